@@ -1,0 +1,26 @@
+# One place for the commands README shows. Everything installs into .venv (created here).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+EC := $(VENV)/bin/edgecolor
+
+.PHONY: install test lint demo test-arm
+
+$(VENV)/.installed: setup.cfg pyproject.toml .ci/constraints.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c .ci/constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# README command 2: install test dependencies and run the whole suite.
+test: install
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q
+
+lint: install
+	$(PY) -m ruff check .
+
+# README command 1: the main job on the bundled model and the bundled samples.
+demo: install
+	$(EC) colorize toolkit/data/samples/eval -o out/ --overwrite

@@ -1,0 +1,3 @@
+from edgecolor.cli import main
+
+main()

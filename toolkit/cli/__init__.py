@@ -1,0 +1,66 @@
+"""The ``edgecolor`` command line: one command per verb, each in its own module here.
+
+Commands are imported only when invoked, so ``edgecolor --help`` and the device-side verbs
+never import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import click
+
+# verb -> module under edgecolor.cli that defines a click command named ``command``
+COMMANDS = {
+    "colorize": "colorize",
+    "train": "train",
+    "convert": "convert",
+    "info": "info",
+    "devices": "devices",
+    "check-trt": "check_trt",
+    "bench": "bench",
+    "benchmark": "benchmark",
+    "camera": "camera",
+    "analyze": "analyze",
+    "import-caffe": "import_caffe",
+    "models": "models",
+}
+
+
+def _module(verb: str) -> str:
+    return f"edgecolor.cli.{COMMANDS[verb]}"
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx):
+        return [v for v in COMMANDS if importlib.util.find_spec(_module(v)) is not None]
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS or importlib.util.find_spec(_module(name)) is None:
+            return None
+        return importlib.import_module(_module(name)).command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="edgecolor")
+def cli() -> None:
+    """edgecolor: colorize grayscale photos on edge devices, and prove what it cost.
+
+    \b
+    Example:
+      edgecolor colorize photo.jpg -o out/
+      edgecolor convert --model baseline --target x86-cpu -o artifacts/
+      edgecolor bench artifacts/ --images eval_photos/
+    """
+
+
+def main() -> None:
+    """Console-script entry point."""
+    from edgecolor._tf import quiet_tf_env
+
+    quiet_tf_env()
+    sys.exit(cli.main(standalone_mode=True))

@@ -1,0 +1,28 @@
+"""The model zoo: a registry of builders, one ``create_model(name, **kw)`` entry point.
+
+Each builder is a short function in its own module, with its paper's numbers beside it, that
+returns ``(keras.Model, ModelSpec)``. Registering is a decorator::
+
+    @register_model("baseline", paper="...", params=231_682)
+    def baseline(input_size=(256, 256), **kw): ...
+"""
+
+from edgecolor.zoo.registry import (
+    ModelInfo,
+    create_model,
+    create_spec,
+    default_weights,
+    get_model_info,
+    list_models,
+    register_model,
+)
+
+__all__ = [
+    "ModelInfo",
+    "create_model",
+    "create_spec",
+    "default_weights",
+    "get_model_info",
+    "list_models",
+    "register_model",
+]

@@ -1,0 +1,124 @@
+"""Model registry: name -> builder. Builders import TensorFlow lazily (devices never need it)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgecolor.spec import ModelSpec
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+# Modules that register builders; imported on first use of the registry.
+_BUILDER_MODULES = ("edgecolor.zoo.baseline",)
+
+
+@dataclass
+class ModelInfo:
+    """A registered model: its builder, its spec builder and what the paper reported."""
+
+    name: str
+    build: Callable  # (**kw) -> (keras.Model, ModelSpec)
+    spec: Callable  # (**kw) -> ModelSpec, without TensorFlow
+    paper: str = ""
+    params: int | None = None  # parameter count of the paper-exact configuration
+    reported: dict = field(default_factory=dict)  # the paper's numbers (MSE, PSNR, AIT ...)
+    weights: str | None = None  # file name of bundled weights under zoo/weights/
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register_model(name: str, *, spec: Callable, paper: str = "", params: int | None = None,
+                   reported: dict | None = None, weights: str | None = None) -> Callable:
+    """Decorator registering a builder ``fn(**kw) -> (keras.Model, ModelSpec)`` under ``name``."""
+
+    def deco(fn: Callable) -> Callable:
+        _REGISTRY[name] = ModelInfo(name, fn, spec, paper, params, reported or {}, weights)
+        return fn
+
+    return deco
+
+
+def _load_all() -> None:
+    for mod in _BUILDER_MODULES:
+        importlib.import_module(mod)
+
+
+def list_models() -> list[str]:
+    """Names of all registered models, sorted."""
+    _load_all()
+    return sorted(_REGISTRY)
+
+
+def get_model_info(name: str) -> ModelInfo:
+    """Registry entry for ``name``; ValueError naming the choices if unknown."""
+    _load_all()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def default_weights(name: str) -> Path | None:
+    """Path of the bundled weights of ``name``, or None if it ships none."""
+    info = get_model_info(name)
+    if info.weights and (WEIGHTS_DIR / info.weights).is_file():
+        return WEIGHTS_DIR / info.weights
+    return None
+
+
+def create_spec(name: str, input_size: tuple[int, int] | int | None = None, **kw) -> ModelSpec:
+    """The spec of ``name`` at ``input_size`` without building the network (no TensorFlow)."""
+    info = get_model_info(name)
+    if isinstance(input_size, int):
+        input_size = (input_size, input_size)
+    if input_size is not None:
+        kw["input_size"] = tuple(input_size)
+    return info.spec(**kw)
+
+
+def create_model(name: str, input_size: tuple[int, int] | int | None = None,
+                 weights: str | Path | None = "default", batch_size: int | None = None, **kw):
+    """Build model ``name`` -> ``(keras.Model, ModelSpec)``.
+
+    input_size: (H, W) or an int; None = the paper's size. weights: "default" loads the
+    bundled weights when the model ships them (else random init), None = random init, or a
+    path to a ``.weights.h5`` / ``.keras`` file. batch_size fixes the batch dimension
+    (converters use 1). Extra keywords go to the builder (e.g. ``width=0.25``).
+    """
+    info = get_model_info(name)
+    if isinstance(input_size, int):
+        input_size = (input_size, input_size)
+    if input_size is not None:
+        kw["input_size"] = tuple(input_size)
+    model, spec = info.build(batch_size=batch_size, **kw)
+    if weights == "default":
+        weights = default_weights(name)
+    if weights is not None:
+        load_weights(model, weights)
+    return model, spec
+
+
+def load_weights(model, path: str | Path) -> None:
+    """Load weights into ``model`` from ``.weights.h5`` or a whole ``.keras`` file.
+
+    Raises ValueError naming the file when it does not fit the architecture.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: weights file not found (check --weights)")
+    try:
+        if path.suffix == ".keras":
+            from edgecolor._tf import import_tf
+
+            _, keras = import_tf()
+            src = keras.models.load_model(path, compile=False, safe_mode=False)
+            model.set_weights(src.get_weights())
+        else:
+            model.load_weights(path)
+    except Exception as e:  # keras raises several types for shape mismatches
+        raise ValueError(
+            f"{path}: weights do not fit model {model.name!r} at this size/width ({e})"
+        ) from e
