@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-
 # D65 reference white (the white point of OpenCV's sRGB -> XYZ matrix)
 _WHITE = np.array([0.950456, 1.0, 1.088754], np.float32)
 _EPS = 216.0 / 24389.0  # CIE: (6/29)^3
