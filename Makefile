@@ -24,3 +24,14 @@ lint: install
 # README command 1: the main job on the bundled model and the bundled samples.
 demo: install
 	$(EC) colorize toolkit/data/samples/eval -o out/ --overwrite
+
+# Headless Chromium for tests/test_camera_browser.py (skipped without it): Debian's package.
+.PHONY: browser-deps
+browser-deps:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+		echo "chromium: already installed"; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	else \
+		echo "browser-deps: chromium missing; install it as root (apt-get install chromium) to run the browser test"; \
+	fi
