@@ -88,6 +88,7 @@ RUNNERS: dict[str, str] = {
     "onnxruntime": "edgecolor.runtimes.onnxruntime:ONNXRuntimeRunner",
     "tensorrt": "edgecolor.runtimes.tensorrt:TensorRTRunner",
     "keras": "edgecolor.runtimes.keras:KerasRunner",
+    "opencv": "edgecolor.runtimes.opencv_dnn:OpenCVDNNRunner",
 }
 
 

@@ -12,7 +12,12 @@ from edgecolor.spec import ModelSpec
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 # Modules that register builders; imported on first use of the registry.
-_BUILDER_MODULES = ("edgecolor.zoo.baseline",)
+_BUILDER_MODULES = (
+    "edgecolor.zoo.baseline",
+    "edgecolor.zoo.koalarization",
+    "edgecolor.zoo.eccv16",
+    "edgecolor.zoo.pix2pix",
+)
 
 
 @dataclass
@@ -69,6 +74,26 @@ def default_weights(name: str) -> Path | None:
     return None
 
 
+def bundled_weights(name: str, variant: str) -> Path:
+    """Path of a named bundled weight set: ``zoo/weights/<name>-<variant>.weights.h5``.
+
+    Raises ValueError naming the variants that ship when ``variant`` is not one of them.
+    """
+    path = WEIGHTS_DIR / f"{name}-{variant}.weights.h5"
+    if not path.is_file():
+        found = sorted(p.name[len(name) + 1:-len(".weights.h5")]
+                       for p in WEIGHTS_DIR.glob(f"{name}-*.weights.h5"))
+        raise ValueError(f"{name} ships no {variant!r} weights; bundled sets: "
+                         f"{', '.join(['default'] + found)} (or give a weights file path)")
+    return path
+
+
+def _is_variant(weights) -> bool:
+    """A bare word like "faces" (not a path to a file) names a bundled weight set."""
+    return (isinstance(weights, str) and weights != "default" and "/" not in weights
+            and "\\" not in weights and not Path(weights).suffix and not Path(weights).exists())
+
+
 def create_spec(name: str, input_size: tuple[int, int] | int | None = None, **kw) -> ModelSpec:
     """The spec of ``name`` at ``input_size`` without building the network (no TensorFlow)."""
     info = get_model_info(name)
@@ -85,7 +110,8 @@ def create_model(name: str, input_size: tuple[int, int] | int | None = None,
 
     input_size: (H, W) or an int; None = the paper's size. weights: "default" loads the
     bundled weights when the model ships them (else random init), None = random init, or a
-    path to a ``.weights.h5`` / ``.keras`` file. batch_size fixes the batch dimension
+    path to a ``.weights.h5`` / ``.keras`` file, or the name of a bundled weight set
+    (e.g. "faces" -> ``zoo/weights/<name>-faces.weights.h5``). batch_size fixes the batch dimension
     (converters use 1). Extra keywords go to the builder (e.g. ``width=0.25``).
     """
     info = get_model_info(name)
@@ -96,6 +122,8 @@ def create_model(name: str, input_size: tuple[int, int] | int | None = None,
     model, spec = info.build(batch_size=batch_size, **kw)
     if weights == "default":
         weights = default_weights(name)
+    elif _is_variant(weights):
+        weights = bundled_weights(name, weights)
     if weights is not None:
         load_weights(model, weights)
     return model, spec

@@ -1,0 +1,120 @@
+"""Baldassarre, Morín & Rodés-Guirao, "Deep Koalarization" (2017): CNN + Inception-ResNet-v2.
+
+Two inputs made from one L: ``l`` (224x224, L/50 - 1) feeds an encoder (Conv 64 s2, 128,
+128 s2, 256, 256 s2, 512, 512, 256; 3x3 ReLU 'same'); ``l_rgb299`` (the gray photo as RGB at
+299x299, x/127.5 - 1, Inception's own preprocessing) feeds Inception-ResNet-v2, whose 1000-d
+pre-softmax output is repeated over the encoder's 28x28 grid and concatenated (fusion);
+Conv 256 1x1, then the decoder Conv 128, Up, Conv 64, Conv 64, Up, Conv 32, Conv 2 tanh, Up;
+ab = 128 * tanh.
+
+The backbone is built with ``weights=None``; ``backbone_weights=PATH`` loads a Keras
+Inception-ResNet-v2 ``.h5`` you already have (nothing is downloaded). ``backbone="tiny"``
+swaps in a small stand-in (two convs, global pooling, Dense 1000) for tests and quick
+experiments; it is not the paper's network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgecolor.spec import InputSpec, ModelSpec, OutputSpec
+from edgecolor.zoo.registry import register_model
+
+# encoder + fusion + decoder 6,573,794 + Inception-ResNet-v2 with its 1000-way top 55,873,736
+PARAMS = 62_447_530
+BACKBONES = ("inception_resnet_v2", "tiny")
+EMBEDDING = 1000
+
+
+def koalarization_spec(input_size: tuple[int, int] = (224, 224), backbone_size: int = 299,
+                       **_) -> ModelSpec:
+    """Spec: inputs ``l`` (L/50 - 1) and ``l_rgb299`` (gray RGB/127.5 - 1, 3 channels)."""
+    return ModelSpec(
+        name="koalarization",
+        inputs=(
+            InputSpec("l", tuple(input_size), "l/50-1", 1),
+            InputSpec("l_rgb299", (backbone_size, backbone_size), "gray_rgb/127.5-1", 3),
+        ),
+        output=OutputSpec("ab", "ab_tanh", scale=128.0),
+    )
+
+
+def check_backbone_weights(path) -> str | None:
+    """None or an existing local file path -> its str; ValueError otherwise (never downloads)."""
+    if path is None:
+        return None
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: backbone weights file not found (give a local Keras .h5; "
+                         "edgecolor never downloads weights)")
+    return str(path)
+
+
+def _tiny_backbone(keras, inp, width: float):
+    L = keras.layers
+    x = L.Conv2D(max(4, int(32 * width)), 3, strides=2, padding="same", activation="relu",
+                 name="tiny_conv1")(inp)
+    x = L.Conv2D(max(4, int(64 * width)), 3, strides=2, padding="same", activation="relu",
+                 name="tiny_conv2")(x)
+    x = L.GlobalAveragePooling2D(name="tiny_pool")(x)
+    return L.Dense(EMBEDDING, name="tiny_logits")(x)
+
+
+@register_model(
+    "koalarization",
+    spec=koalarization_spec,
+    paper="Baldassarre, Morin, Rodes-Guirao: Deep Koalarization: Image Colorization using "
+          "CNNs and Inception-ResNet-v2 (arXiv:1712.03400)",
+    params=PARAMS,
+)
+def koalarization(input_size: tuple[int, int] = (224, 224), batch_size: int | None = None,
+                  width: float = 1.0, backbone: str = "inception_resnet_v2",
+                  backbone_size: int = 299, backbone_weights: str | None = None, **_):
+    """-> (keras.Model, ModelSpec). ``width`` scales encoder/decoder channels (not the 1000-d)."""
+    from edgecolor._tf import import_tf
+
+    if backbone not in BACKBONES:
+        raise ValueError(f"koalarization: unknown backbone {backbone!r}; choose one of "
+                         f"{BACKBONES}")
+    spec = koalarization_spec(input_size, backbone_size)
+    h, w = spec.input_size
+    if h % 8 or w % 8:
+        raise ValueError(f"koalarization: input size {h}x{w} must be a multiple of 8")
+    _, keras = import_tf()
+    L = keras.layers
+
+    def conv(n, stride=1, k=3, act="relu", name=None):
+        return L.Conv2D(max(1, int(round(n * width))), k, strides=stride, padding="same",
+                        activation=act, name=name)
+
+    l_in = L.Input((h, w, 1), batch_size=batch_size, name="l")
+    rgb_in = L.Input((backbone_size, backbone_size, 3), batch_size=batch_size, name="l_rgb299")
+
+    x = l_in
+    for i, (n, s) in enumerate([(64, 2), (128, 1), (128, 2), (256, 1), (256, 2), (512, 1),
+                                (512, 1), (256, 1)], 1):
+        x = conv(n, s, name=f"enc{i}")(x)
+
+    if backbone == "tiny":
+        if backbone_weights:
+            raise ValueError("koalarization: backbone_weights needs backbone='inception_resnet_v2'")
+        embed = _tiny_backbone(keras, rgb_in, width)
+    else:
+        # input_tensor=: the backbone's layers join this graph (one flat model, no nesting)
+        embed = keras.applications.InceptionResNetV2(
+            include_top=True, weights=check_backbone_weights(backbone_weights),
+            input_tensor=rgb_in, classifier_activation=None).output  # (B, 1000) pre-softmax
+    gh, gw = h // 8, w // 8
+    fused = L.RepeatVector(gh * gw, name="fusion_repeat")(embed)
+    fused = L.Reshape((gh, gw, EMBEDDING), name="fusion_grid")(fused)
+    x = L.Concatenate(axis=-1, name="fusion_concat")([x, fused])
+    x = conv(256, k=1, name="fusion_conv")(x)
+
+    x = conv(128, name="dec1")(x)
+    x = L.UpSampling2D(name="dec_up1")(x)
+    x = conv(64, name="dec2")(x)
+    x = conv(64, name="dec3")(x)
+    x = L.UpSampling2D(name="dec_up2")(x)
+    x = conv(32, name="dec4")(x)
+    x = L.Conv2D(2, 3, padding="same", activation="tanh", name="dec_ab")(x)
+    out = L.UpSampling2D(name="ab")(x)
+    return keras.Model([l_in, rgb_in], out, name="koalarization"), spec
