@@ -121,7 +121,8 @@ def create_model(name: str, input_size: tuple[int, int] | int | None = None,
         kw["input_size"] = tuple(input_size)
     model, spec = info.build(batch_size=batch_size, **kw)
     if weights == "default":
-        weights = default_weights(name)
+        # bundled weights exist for the paper-width model only
+        weights = default_weights(name) if kw.get("width", 1.0) == 1.0 else None
     elif _is_variant(weights):
         weights = bundled_weights(name, weights)
     if weights is not None:

@@ -1,0 +1,231 @@
+"""edgecolor train: the loss falls, checkpoints + card are written, resume continues,
+broken photos are skipped, multi-input specs train. Tiny photos cut from the bundled samples."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgecolor.imageio import read_rgb, write_image
+from edgecolor.samples import sample_images
+from edgecolor.spec import OUTPUT_KINDS, InputSpec, ModelSpec, OutputSpec
+from edgecolor.train import data, losses
+from edgecolor.zoo import create_model, register_model
+
+pytestmark = pytest.mark.slow
+CROP = 32
+WIDTH = ["--option", "width=0.25"]  # a quarter of the baseline's channels: fast on 2 cores
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory) -> Path:
+    """8 color photos 48..64 px cut from the bundled calib samples."""
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(1)
+    for i in range(8):
+        src = read_rgb(sample_images("calib")[i % 6])
+        side = int(rng.integers(48, 65))
+        y, x = (int(v) for v in rng.integers(0, min(src.shape[:2]) - side, 2))
+        write_image(folder / f"photo{i}.png", src[y:y + side, x:x + side])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def broken_dir(tmp_path_factory, photo_dir) -> Path:
+    """The 8 photos plus a file that is not an image."""
+    folder = tmp_path_factory.mktemp("with_broken")
+    for p in photo_dir.iterdir():
+        (folder / p.name).write_bytes(p.read_bytes())
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG \xff\xd9")
+    return folder
+
+
+def _train(args: list[str]):
+    from edgecolor.cli import cli
+
+    return CliRunner().invoke(cli, ["train", *args])
+
+
+def test_every_output_kind_has_a_loss_rule():
+    assert set(losses.LOSS_RULES) == set(OUTPUT_KINDS)
+    assert all(rule.target in losses.TARGETS for rule in losses.LOSS_RULES.values())
+
+
+def test_training_steps_lower_the_loss_on_a_fixed_batch(photo_dir):
+    from edgecolor._tf import import_tf
+
+    _, keras = import_tf()
+    keras.utils.set_random_seed(0)
+    model, spec = create_model("baseline", input_size=CROP, weights=None, width=0.25)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss=losses.keras_loss(spec))
+    photos = data.load_photos(str(photo_dir), data.list_photos(photo_dir), 2 * CROP)
+    x, y = next(data.batches(photos, spec, CROP, 8, losses.target_fn(spec), (CROP, CROP), 0))
+    assert x[0].shape == (8, CROP, CROP, 1) and y.shape == (8, CROP, CROP, 2)
+    assert -1.0 <= x[0].min() < x[0].max() <= 1.0  # L/50 - 1, as at inference
+    before = float(model.evaluate(x[0], y, verbose=0))
+    for _ in range(25):
+        model.train_on_batch(x[0], y)
+    after = float(model.evaluate(x[0], y, verbose=0))
+    assert after < 0.5 * before, (before, after)  # measured: 0.032 -> 0.0044
+
+
+def test_train_one_epoch_skips_broken_photo_and_writes_card(tmp_path, broken_dir):
+    out = tmp_path / "run"
+    res = _train(["--images", str(broken_dir), "--epochs", "1", "--imgsz", str(CROP),
+                  "--batch", "4", "--out", str(out), *WIDTH])
+    assert res.exit_code == 0, res.output
+    warnings = [line for line in res.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "broken.jpg" in warnings[0] and "skipped" in warnings[0]
+    for name in ("best.weights.h5", "last.weights.h5", "last.optimizer.npz", "state.json",
+                 "card.json", "card.md"):
+        assert (out / name).is_file(), name
+    card = json.loads((out / "card.json").read_text())
+    assert card["model"] == "baseline" and card["status"] == "done"
+    assert card["data"]["train"]["images"] + card["data"]["val"]["images"] == 8
+    assert card["data"]["val"]["images"] == 1  # 5% of 9 files, at least one
+    assert len(card["data"]["train"]["skipped"]) + len(card["data"]["val"]["skipped"]) == 1
+    assert card["training"]["epochs_done"] == 1 and card["training"]["crop"] == CROP
+    assert card["training"]["wall_time_s"] > 0
+    assert card["input_size"] == [256, 256] and card["best_epoch"] == 1
+    assert any("fully convolutional" in n for n in card["notes"])
+    (h,) = card["history"]
+    assert h["epoch"] == 1 and 5.0 < h["val_psnr"] < 60.0 and 0 < h["val_mse"] < 0.2
+    assert card["machine"]["cores"] >= 1
+    assert "--imgsz 32" in card["command"]
+    assert "Training history" in (out / "card.md").read_text()
+    # the best weights load into the model at its working size (fully convolutional)
+    model, _ = create_model("baseline", input_size=64, weights=str(out / "best.weights.h5"),
+                            width=0.25)
+    assert model.count_params() == card["params"]
+
+
+def test_resume_continues_from_the_saved_epoch(tmp_path, photo_dir):
+    out = tmp_path / "run"
+    common = ["--images", str(photo_dir), "--imgsz", str(CROP), "--batch", "4",
+              "--out", str(out), *WIDTH]
+    assert _train(["--epochs", "1", *common]).exit_code == 0
+    first = np.load(out / "last.optimizer.npz")["0"]  # Adam's iteration counter
+    w1 = (out / "last.weights.h5").read_bytes()
+
+    again = _train(["--epochs", "2", *common])  # the folder holds a run: refuse, keep it
+    assert again.exit_code != 0 and "--resume" in again.output
+    assert (out / "last.weights.h5").read_bytes() == w1
+
+    res = _train(["--epochs", "2", "--resume", *common])
+    assert res.exit_code == 0, res.output
+    assert "epoch 2/2" in res.output and "epoch 1/2" not in res.output
+    state = json.loads((out / "state.json").read_text())
+    assert state["epoch"] == 2 and [h["epoch"] for h in state["history"]] == [1, 2]
+    steps = json.loads((out / "card.json").read_text())["training"]["steps_per_epoch"]
+    assert int(first) == steps
+    assert int(np.load(out / "last.optimizer.npz")["0"]) == 2 * steps  # optimizer restored
+    assert (out / "last.weights.h5").read_bytes() != w1
+
+
+def test_resume_without_a_run_is_a_clear_error(tmp_path, photo_dir):
+    res = _train(["--images", str(photo_dir), "--epochs", "1", "--out", str(tmp_path / "none"),
+                  "--resume"])
+    assert res.exit_code != 0
+    assert "no checkpoint to resume" in res.output and len(res.output.splitlines()) == 1
+
+
+def test_missing_image_folder_is_a_clear_error(tmp_path):
+    res = _train(["--images", str(tmp_path / "nope"), "--epochs", "1",
+                  "--out", str(tmp_path / "run")])
+    assert res.exit_code != 0 and "nope: no such folder" in res.output
+    assert not (tmp_path / "run").exists()
+
+
+def _two_input_spec(input_size=(CROP, CROP), **_) -> ModelSpec:
+    return ModelSpec("two-input-test",
+                     (InputSpec("l", tuple(input_size), "l/50-1", 1),
+                      InputSpec("global", (16, 16), "gray_rgb/127.5-1", 3)),
+                     OutputSpec("rgb", "rgb_tanh"))
+
+
+def _two_input_model(input_size=(CROP, CROP), batch_size=None, **_):
+    """A small real network fusing a full-size L branch with a fixed-size global branch."""
+    from edgecolor._tf import import_tf
+
+    _, keras = import_tf()
+    L = keras.layers
+    spec = _two_input_spec(input_size)
+    h, w = spec.input_size
+    a = L.Input((h, w, 1), batch_size=batch_size, name="l")
+    g = L.Input((16, 16, 3), batch_size=batch_size, name="global")
+    feat = L.GlobalAveragePooling2D()(L.Conv2D(4, 3, activation="relu")(g))
+    x = L.Conv2D(8, 3, padding="same", activation="relu")(a)
+    x = L.Concatenate()([x, L.UpSampling2D((h, w))(L.Reshape((1, 1, 4))(feat))])
+    out = L.Conv2D(3, 3, padding="same", activation="tanh")(x)
+    return keras.Model([a, g], out), spec
+
+
+@pytest.fixture
+def two_input_model():
+    """The two-input test model, registered only while a test uses it."""
+    from edgecolor.zoo import registry
+
+    register_model("two-input-test", spec=_two_input_spec, paper="test only")(_two_input_model)
+    yield "two-input-test"
+    registry._REGISTRY.pop("two-input-test", None)
+
+
+def test_multi_input_model_trains_with_l1_on_rgb(tmp_path, photo_dir, two_input_model):
+    out = tmp_path / "run"
+    res = _train(["--model", two_input_model, "--images", str(photo_dir), "--epochs", "1",
+                  "--imgsz", str(CROP), "--batch", "4", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    card = json.loads((out / "card.json").read_text())
+    assert card["training"]["loss"].startswith("L1 on RGB")
+    assert math.isfinite(card["history"][0]["val_psnr"])
+    assert card["history"][0]["loss"] < 2.0  # L1 of tanh outputs is at most 2
+
+
+def test_ab_bins_loss_comes_from_the_zoo_rebalanced_by_training_photos(photo_dir):
+    import importlib.util
+
+    if importlib.util.find_spec("edgecolor.zoo.bins") is None:
+        pytest.skip("edgecolor.zoo.bins is not in this checkout yet")
+    from edgecolor._tf import import_tf
+
+    tf, _ = import_tf()
+    spec = ModelSpec("bins", (InputSpec("l", (8, 8)),), OutputSpec("p", "ab_bins"))
+    loss = losses.keras_loss(spec, str(photo_dir))
+    ab = np.zeros((1, 4, 4, 2), np.float32)
+    uniform = np.full((1, 4, 4, 313), 1 / 313, np.float32)
+    value = float(loss(tf.constant(ab), tf.constant(uniform)))
+    assert math.isfinite(value) and value > 0
+
+
+def test_bundled_weight_sets_load_by_name():
+    from edgecolor.zoo.registry import WEIGHTS_DIR
+
+    if not (WEIGHTS_DIR / "baseline-faces.weights.h5").is_file():
+        pytest.skip("the faces weight set is not bundled in this checkout")
+    faces, _ = create_model("baseline", input_size=64, weights="faces")
+    default, _ = create_model("baseline", input_size=64)
+    assert not np.allclose(faces.get_weights()[0], default.get_weights()[0])
+    with pytest.raises(ValueError, match="bundled sets: default, faces"):
+        create_model("baseline", input_size=64, weights="cats")
+
+
+@pytest.mark.parametrize("stem,sets", [("baseline", {"kodak24", "mcmaster18", "urban100"}),
+                                       ("baseline-faces", {"faces"})])
+def test_bundled_cards_state_their_eval_numbers(stem, sets):
+    from edgecolor.train.card import read_card
+    from edgecolor.zoo.registry import WEIGHTS_DIR
+
+    if not (WEIGHTS_DIR / f"{stem}.card.json").is_file():
+        pytest.skip(f"{stem} is not bundled in this checkout")
+    card = read_card(WEIGHTS_DIR / f"{stem}.card.json")
+    assert (WEIGHTS_DIR / card["weights"]).is_file()
+    assert set(card["eval"]["sets"]) == sets
+    for r in card["eval"]["sets"].values():
+        assert 10 < r["psnr"] < 50 and 10 < r["gray"]["psnr"] < 50 and r["images"] > 0
+    assert "eval_weights.py" in card["eval"]["command"]
+    assert card["best_epoch"] in [h["epoch"] for h in card["history"]]

@@ -1,0 +1,98 @@
+"""``edgecolor train``: train a zoo model on a folder of color photos."""
+
+from __future__ import annotations
+
+import shlex
+
+import click
+
+
+def _builder_option(ctx, param, values) -> dict:
+    opts = {}
+    for v in values:
+        key, sep, raw = v.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{v!r}: expected KEY=VALUE, e.g. width=0.25")
+        try:
+            opts[key] = int(raw)
+        except ValueError:
+            try:
+                opts[key] = float(raw)
+            except ValueError:
+                opts[key] = raw
+    return opts
+
+
+def _command_line(ctx: click.Context) -> str:
+    """The options given explicitly, as a reproducible ``edgecolor train`` command line."""
+    from click.core import ParameterSource
+
+    words = ["edgecolor", "train"]
+    for p in ctx.command.params:
+        if ctx.get_parameter_source(p.name) in (ParameterSource.DEFAULT, None):
+            continue
+        flag = max(p.opts, key=len)
+        value = ctx.params[p.name]
+        if p.is_flag:
+            words += [flag] if value else []
+        elif p.multiple:
+            words += [w for k, v in value.items() for w in (flag, f"{k}={v}")]
+        else:
+            words += [flag, str(value)]
+    return shlex.join(words)
+
+
+@click.command("train")
+@click.option("--model", default="baseline", show_default=True, help="Zoo model name.")
+@click.option("--images", required=True, type=click.Path(),
+              help="Folder of color photos to train on (unreadable files are skipped).")
+@click.option("--val", type=click.Path(),
+              help="Folder of validation photos; default: hold out --val-split of --images.")
+@click.option("--val-split", default=0.05, show_default=True, type=click.FloatRange(0, 0.5),
+              help="Fraction of --images held out for validation when --val is not given.")
+@click.option("--epochs", required=True, type=click.IntRange(min=1), help="Epochs to train.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for checkpoints and the model card.")
+@click.option("--imgsz", type=click.IntRange(min=8),
+              help="Square training crop in px; default: the model's input size.")
+@click.option("--batch", default=16, show_default=True, type=click.IntRange(min=1))
+@click.option("--lr", default=1e-3, show_default=True, type=float, help="Adam learning rate.")
+@click.option("--resume", is_flag=True, help="Continue the run saved in --out.")
+@click.option("--limit", type=click.IntRange(min=1), help="Use at most N photos of --images.")
+@click.option("--weights-init", type=click.Path(dir_okay=False),
+              help="Start from these weights (.weights.h5 or .keras) instead of random.")
+@click.option("--max-minutes", type=float,
+              help="Stop after the epoch that would run past this wall-time budget.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--option", "model_kw", multiple=True, callback=_builder_option,
+              metavar="KEY=VALUE", help="Builder option of the model, e.g. width=0.25.")
+def command(model, images, val, val_split, epochs, out_dir, imgsz, batch, lr, resume, limit,
+            weights_init, max_minutes, seed, model_kw):
+    """Train a zoo model on color photos; keep the best checkpoint and write a model card.
+
+    Loss by the model's output kind (ab_tanh: MSE on ab/scale, rgb_tanh: L1 on RGB,
+    ab_bins: soft-encoded cross-entropy). Each epoch is validated by PSNR (8-bit RGB, the
+    photo's own L + predicted ab); OUT gets best.weights.h5, last.* (for --resume) and
+    card.json/card.md.
+
+    \b
+    Example:
+      edgecolor train --model baseline --images photos/ --epochs 20 --imgsz 128 --out run/
+      edgecolor train --model baseline --images photos/ --epochs 30 --imgsz 128 --out run/ \\
+          --resume
+      edgecolor colorize old/ -o out/ --weights run/best.weights.h5
+    """
+    from edgecolor.train import TrainConfig, TrainError, train
+
+    cfg = TrainConfig(
+        model=model, images=images, out=out_dir, epochs=epochs, val=val, val_split=val_split,
+        imgsz=imgsz, batch=batch, resume=resume, limit=limit, weights_init=weights_init,
+        lr=lr, seed=seed, max_minutes=max_minutes, model_kw=model_kw,
+        command=_command_line(click.get_current_context()),
+    )
+    try:
+        card = train(cfg)
+    except (TrainError, ValueError) as e:
+        raise click.ClickException(str(e).splitlines()[0]) from e
+    best = card.get("best_epoch")
+    click.echo(f"best epoch {best}: {out_dir}/best.weights.h5; model card {out_dir}/card.md")
