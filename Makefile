@@ -18,6 +18,10 @@ test: install
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
+# The ARM lane (docs/arm-ci.md): device-side tests on an emulated Raspberry Pi 4 under qemu.
+test-arm: install
+	PYTHON=$(PY) .ci/arm
+
 lint: install
 	$(PY) -m ruff check .
 
