@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 EC := $(VENV)/bin/edgecolor
 
-.PHONY: install test lint demo test-arm
+.PHONY: install test test-host lint demo test-arm
 
 $(VENV)/.installed: setup.cfg pyproject.toml .ci/constraints.txt
 	python3 -m venv $(VENV)
@@ -13,8 +13,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml .ci/constraints.txt
 
 install: $(VENV)/.installed
 
-# README command 2: install test dependencies and run the whole suite.
-test: install
+# README command 2: install test dependencies and run the whole suite: lint, the host
+# suite (pytest), then the ARM lane (the same device-side tests on an emulated Raspberry Pi 4).
+test: test-host test-arm
+
+test-host: install browser-deps
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
