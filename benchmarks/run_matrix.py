@@ -1,0 +1,285 @@
+"""The seed study's comparison on this machine: every zoo model x format x precision, plus the
+plain alternatives a user would otherwise pick, timed side by side in one run.
+
+For each model (at its paper input size) every (format, precision) of the format table is
+converted with the real converters, then measured by the benchmark harness (each artifact
+in its own process: AIT, p90, FPS, end-to-end time, peak memory, quality on the eval photos
+and loss vs FP32). In the same run it times Keras ``model.predict`` (FP32), OpenCV DNN on the
+FP32 ONNX and a default ONNX Runtime session on the FP32 ONNX, so the table states speed-ups
+as ratios measured side by side. Models without trained weights run with random weights:
+their speed is real, their quality columns say "untrained".
+
+Calibration: ../shared/datasets/bsd100 (calibration role); evaluation: kodak24 + mcmaster18
+(eval role), when ../shared exists; else the bundled samples. Writes
+benchmarks/results/<host-kind>.md and .json (the command is on the first lines).
+
+Usage (development; never in tests):
+    nice -n 10 python benchmarks/run_matrix.py --models baseline
+    python benchmarks/run_matrix.py --models baseline --formats tflite,openvino --runs 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import shlex
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "datasets"
+QUALITY_KEYS = ("mse", "psnr_db", "dpsnr_db", "psnr_vs_fp32_db")
+# (header, key of the alternative row whose AIT is divided by the row's AIT)
+RATIOS = (("× Keras predict", "keras-predict"), ("× ORT FP32 default", "ort-default"),
+          ("× OpenCV DNN", "opencv-dnn"))
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options -> namespace."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", help="comma-separated zoo models (default: all)")
+    p.add_argument("--formats", help="comma-separated formats (default: all)")
+    p.add_argument("--precisions", help="comma-separated precisions (default: all)")
+    p.add_argument("--runs", type=int, default=20, help="timed runs per timing (default 20)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
+    p.add_argument("--max-seconds", type=float, default=10.0,
+                   help="cap per timing for slow artifacts (default 10 s, >= 3 runs)")
+    p.add_argument("--threads", type=int, help="inference threads (default: the profile's)")
+    p.add_argument("--imgsz", type=int, help="input size for every model (default: paper's)")
+    p.add_argument("--calib", type=Path, help="calibration photos (default: bsd100)")
+    p.add_argument("--calib-size", type=int, default=100, help="calibration images (100)")
+    p.add_argument("--images", type=Path, nargs="+",
+                   help="eval photo folders (default: kodak24 mcmaster18)")
+    p.add_argument("--host-kind", help="results file name (default: detected device profile)")
+    p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    p.add_argument("--work", type=Path, help="keep the artifacts here (default: a temp dir)")
+    p.add_argument("--fast-metrics", action="store_true",
+                   help="skip SSIM and CIEDE2000 (about 1 s per 500 px photo and row)")
+    p.add_argument("--render", type=Path,
+                   help="only rewrite the .md beside this results .json (no measuring)")
+    p.add_argument("--no-alternatives", action="store_true",
+                   help="skip Keras predict / OpenCV DNN / ORT default")
+    return p.parse_args(argv)
+
+
+def default_sets(args) -> tuple[Path, list[Path]]:
+    """(calibration folder, eval folders): the shared role folders when present."""
+    from edgecolor.samples import CALIB_DIR, EVAL_DIR
+
+    calib = args.calib or (SHARED / "bsd100" if (SHARED / "bsd100").is_dir() else CALIB_DIR)
+    shared_eval = [SHARED / n for n in ("kodak24", "mcmaster18") if (SHARED / n).is_dir()]
+    return calib, list(args.images or shared_eval or [EVAL_DIR])
+
+
+def alternatives(model: str, spec_dict: dict, weights: str | None, made: list[str]) -> list:
+    """The plain ways to run the model, as bench alternatives (see bench_folder)."""
+    from edgecolor.formats import get_format
+
+    onnx = get_format("onnx").artifact_name(model, "fp32")
+    like = next((m for m in made if m.endswith("-fp32.tflite")), made[0] if made else None)
+    alts = [{"label": "keras-predict", "like": like,
+             "job": {"kind": "keras", "alt": "keras-predict", "threads": None,
+                     "keras": {"model": model, "spec": spec_dict, "weights": weights,
+                               "kwargs": {}}}}]
+    if onnx in made:
+        alts += [{"label": "ort-default", "like": onnx,
+                  "job": {"kind": "artifact", "artifact": None, "runner": "onnxruntime",
+                          "threads": None}},
+                 {"label": "opencv-dnn", "like": onnx,
+                  "job": {"kind": "artifact", "artifact": None, "runner": "opencv",
+                          "threads": None}}]
+    return alts
+
+
+def bench_model(model: str, args, profile, calib: Path, images: list[Path], work: Path) -> dict:
+    """Convert and bench one model -> its report dict (plus conversion and training facts)."""
+    from edgecolor.bench import BenchSettings, bench_folder
+    from edgecolor.converters.run import convert_all
+    from edgecolor.imageio import list_images
+    from edgecolor.zoo import create_spec, default_weights, get_model_info
+
+    size = args.imgsz or create_spec(model).input_size[0]
+    weights = default_weights(model)
+    out = work / model
+
+    def log(line: str) -> None:
+        print(f"  {line}", file=sys.stderr, flush=True)
+
+    def done(i, n, res) -> None:
+        log(f"[{i}/{n}] {res.name}: " + (f"{res.size_mb:.2f} MB in {res.seconds:.1f} s"
+                                        if res.ok else f"❌ {res.error}"))
+
+    t0 = time.time()
+    results = convert_all(model, target=profile, formats=_split(args.formats),
+                          precisions=_split(args.precisions), calib=calib,
+                          calib_size=args.calib_size, out_dir=out, weights="default",
+                          imgsz=size, threads=args.threads, on_done=done)
+    made = [r.name for r in results if r.path.is_file()]
+    alts = [] if args.no_alternatives else alternatives(
+        model, create_spec(model, size).to_dict(), str(weights) if weights else None, made)
+    for alt in alts:
+        if alt["job"]["kind"] == "artifact":
+            alt["job"]["artifact"] = str(out / alt["like"])
+    paths, _ = list_images([str(p) for p in images])
+    settings = BenchSettings(images=paths, runs=args.runs, warmup=args.warmup,
+                             max_seconds=args.max_seconds, threads=args.threads
+                             or profile.default_threads(), device_profile=profile.to_dict(),
+                             metrics="fast" if args.fast_metrics else "full",
+                             argv=list(sys.argv))
+    report = bench_folder(out, settings, progress=log, warn=log, only=made, alternatives=alts)
+    for r in results:
+        if not r.path.is_file():
+            report["rows"].append({"artifact": r.name, "status": "failed",
+                                   "error": f"convert: {r.error}"})
+    info = get_model_info(model)
+    report.update(trained=weights is not None, input_size=size, params=info.params,
+                  paper=info.paper, reported=info.reported,
+                  conversion=[r.to_dict() for r in results], minutes=(time.time() - t0) / 60)
+    return report
+
+
+def _fmt(row: dict, key: str, fmt: str, trained: bool) -> str:
+    if row.get("status") != "ok":
+        return "—"
+    if key in QUALITY_KEYS and not trained:
+        return "untrained"
+    v = row.get(key)
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    return fmt.format(v)
+
+
+def model_table(report: dict) -> str:
+    """One model's rows (alternatives first) as a markdown table with speed-up ratios."""
+    from edgecolor.bench.report import COLUMNS
+
+    alts = {r["artifact"]: r for r in report.get("alternatives", []) if r["status"] == "ok"}
+    head = ["Runtime / artifact"] + [c[0] for c in COLUMNS] + [r[0] for r in RATIOS]
+    lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
+    for row in report.get("alternatives", []) + report["rows"]:
+        if row.get("status") != "ok":
+            cells = [row["artifact"], f"❌ {row.get('error')}"] + ["—"] * (len(head) - 2)
+        else:
+            cells = [row["artifact"]] + [_fmt(row, k, f, report["trained"]) for _, k, f in
+                                         COLUMNS]
+            for _, alt in RATIOS:
+                base = alts.get(alt, {}).get("ait_ms")
+                cells.append(f"{base / row['ait_ms']:.2f}" if base and row.get("ait_ms")
+                             else "—")
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def markdown(command: str, reports: dict[str, dict], calib: Path, images: list[Path]) -> str:
+    """The results file: command, machine, sets, then one table per model."""
+    first = next(iter(reports.values()))
+    ctx, cpu = first["context"], first["context"]["cpu"]
+    versions = ", ".join(f"{k} {v}" for k, v in sorted(ctx["versions"].items()))
+    out = [
+        f"# Benchmark matrix: {ctx.get('device_profile', {}).get('name', '?')}", "",
+        f"Command: `{command}`", "",
+        f"- Date: {ctx['date']}; machine {ctx['machine']}"
+        f"{' (EMULATED)' if ctx.get('emulated') else ''}; {ctx['os']}; Python {ctx['python']}",
+        f"- CPU: {cpu['model']} — SIMD: {' '.join(cpu['simd'])}; cores "
+        f"{cpu['cores_available']}/{cpu['cores']}; threads {ctx.get('threads')}; load average "
+        f"at the end {' '.join(map(str, ctx.get('load_average') or []))}",
+        f"- Versions: {versions}",
+        f"- Calibration: {calib.name} ({calib}); evaluation: "
+        f"{', '.join(p.name for p in images)} ({first['images']['n']} photos)",
+        f"- Timing: {first['settings']['warmup']} warm-up + {first['settings']['runs']} runs "
+        f"(at most {first['settings']['max_seconds']:g} s) per timing; each row in its own "
+        "process, one after the other.",
+        "",
+        "AIT = mean model-only inference time (ms); FPS = 1000 / median; E2E = median "
+        "end-to-end time (Lab, resize, run, decode, full-resolution RGB); ΔPSNR = PSNR_fp32 − "
+        "PSNR_artifact (dB, vs the originals). `× X` = AIT of X / AIT of the row (> 1: the row "
+        "is faster), measured in this run. keras-predict: `model.predict` with TensorFlow's "
+        "default threads; ort-default: a default ONNX Runtime session on the FP32 ONNX; "
+        "opencv-dnn: OpenCV DNN on the FP32 ONNX.",
+    ]
+    load, cores = (ctx.get("load_average") or [0])[0], cpu.get("cores_available") or 1
+    if load > cores:
+        out += ["", f"⚠ The machine was busy (load average {load} on {cores} cores): absolute "
+                "times are inflated and the ratios carry noise; re-run on an idle machine "
+                "before quoting them."]
+    for name, rep in reports.items():
+        params = f"{rep['params']:,} params, " if rep.get("params") else ""
+        weights = ("trained weights" if rep["trained"] else
+                   "**random weights** (no trained weights shipped): speed only, quality "
+                   "columns say untrained")
+        refs = "; ".join(r["source"] for r in rep.get("references", []))
+        out += ["", f"## {name} ({params}{rep['input_size']}x{rep['input_size']}, {weights})",
+                "", f"FP32 reference: {refs or '—'}. Converted and measured in "
+                f"{rep['minutes']:.1f} min.", "", model_table(rep)]
+        if rep.get("reported"):
+            out += ["", "Paper: " + ", ".join(f"{k} {v}" for k, v in rep["reported"].items())]
+    return "\n".join(out) + "\n"
+
+
+def render(json_path: Path) -> int:
+    """Rewrite ``<host-kind>.md`` from its ``.json`` (after a change to the layout)."""
+    import json
+
+    from edgecolor.imageio import atomic_write_bytes
+
+    data = json.loads(json_path.read_text())
+    md = markdown(data["command"], data["models"], Path(data["calib"]),
+                  [Path(p) for p in data["images"]])
+    atomic_write_bytes(json_path.with_suffix(".md"), md.encode())
+    print(md)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the matrix -> 0 when every row was measured, 1 otherwise."""
+    from edgecolor._tf import quiet_tf_env
+
+    quiet_tf_env()
+    from edgecolor.bench.report import to_json
+    from edgecolor.devices import resolve_profile
+    from edgecolor.formats import all_rows
+    from edgecolor.imageio import atomic_write_bytes
+    from edgecolor.zoo import list_models
+
+    args = parse_args(argv)
+    if args.render:
+        return render(args.render)
+    # a plain `kill` unwinds normally: measuring processes stop, temp folders are removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    host = resolve_profile("auto")
+    # the whole format table, with the host profile's threads and runtimes
+    profile = dataclasses.replace(host, artifacts=tuple(all_rows()), input_size=0)
+    calib, images = default_sets(args)
+    command = "python benchmarks/run_matrix.py " + shlex.join(sys.argv[1:] if argv is None
+                                                              else argv)
+    reports: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="edgecolor-matrix-") as tmp:
+        work = args.work or Path(tmp)
+        for model in _split(args.models) or list_models():
+            print(f"{model}:", file=sys.stderr, flush=True)
+            reports[model] = bench_model(model, args, profile, calib, images, work)
+    kind = args.host_kind or host.name
+    md = markdown(command, reports, calib, images)
+    atomic_write_bytes(args.out / f"{kind}.md", md.encode())
+    atomic_write_bytes(args.out / f"{kind}.json",
+                       to_json({"schema": "edgecolor.matrix/1", "command": command,
+                                "calib": str(calib), "images": [str(p) for p in images],
+                                "models": reports}).encode())
+    print(md)
+    print(f"written: {args.out / (kind + '.md')} and .json", file=sys.stderr)
+    failed = [r for rep in reports.values() for r in rep["rows"] + rep.get("alternatives", [])
+              if r.get("status") != "ok"]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

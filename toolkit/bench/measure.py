@@ -1,0 +1,202 @@
+"""Measure one artifact (or the Keras FP32 reference) in its own process.
+
+The parent writes a job (JSON), runs ``python -m edgecolor.bench.measure JOB RESULT`` and
+reads the result (JSON): load time, first inference, model-only and end-to-end timings,
+peak RSS during load and during the runs, and per-photo quality. A separate process per
+artifact keeps the runtimes' memory (and crashes) apart. The worker never imports
+TensorFlow unless the job is the Keras reference.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgecolor.bench.stats import summarize, time_calls, time_once
+
+
+def _status_kb(key: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def rss_mb() -> float | None:
+    """Current resident set size of this process in MB (Linux), else None."""
+    kb = _status_kb("VmRSS")
+    return kb / 1024.0 if kb is not None else None
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process in MB since start or the last reset."""
+    kb = _status_kb("VmHWM")
+    if kb is not None:
+        return kb / 1024.0
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark (Linux >= 4.0: write 5 to /proc/self/clear_refs).
+
+    -> True when reset, so the next peak is that of the following phase alone.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+
+
+def _make_runner(job: dict):
+    """Job -> (runner, runner name), not yet activated."""
+    if job["kind"] == "keras":
+        ref = job["keras"]
+        from edgecolor._tf import import_tf
+        from edgecolor.runtimes.keras import KerasRunner
+        from edgecolor.spec import ModelSpec
+        from edgecolor.zoo import create_model
+
+        tf, _ = import_tf()
+        if job.get("threads"):
+            tf.config.threading.set_intra_op_parallelism_threads(int(job["threads"]))
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        spec = ModelSpec.from_dict(ref["spec"])
+        model, _ = create_model(ref["model"], input_size=spec.input_size, batch_size=1,
+                                weights=ref.get("weights"), **ref.get("kwargs", {}))
+        if job.get("alt") == "keras-predict":
+            from edgecolor.bench.alternatives import KerasPredictRunner
+
+            return KerasPredictRunner.from_model(model, spec), "keras-predict"
+        return KerasRunner.from_model(model, spec, threads=job.get("threads")), "keras"
+    from edgecolor.runtimes import load_runner
+
+    runner = load_runner(job["artifact"], runner=job.get("runner"), threads=job.get("threads"),
+                         device=job.get("device", "CPU"))
+    return runner, runner.name
+
+
+def run_job(job: dict) -> dict:
+    """Do the measurements a job asks for in this process -> result dict (JSON-ready).
+
+    job keys: kind ("artifact" | "keras"), artifact, runner, threads, device, keras
+    ({model, spec, weights, kwargs}), alt ("keras-predict": time ``model.predict``), images
+    (quality photos), metrics ("full" | "fast": no SSIM/CIEDE2000), e2e_image, warmup, runs,
+    seconds, budget_s (time cap per timing), reference (npz of the FP32 outputs) and
+    save_outputs (npz path to write ours).
+    """
+    from edgecolor.bench import quality
+    from edgecolor.color import lightness
+    from edgecolor.imageio import read_rgb
+    from edgecolor.pipeline import colorize_array
+
+    result: dict = {"status": "ok", "rss_base_mb": rss_mb()}
+    stage = "load"
+    try:
+        reset_peak_rss()
+        start = time.perf_counter_ns()
+        runner, result["runner"] = _make_runner(job)
+        runner.activate()
+        result["load_ms"] = (time.perf_counter_ns() - start) / 1e6
+        result["peak_load_mb"] = peak_rss_mb()
+
+        stage = "first inference"
+        result["hwm_reset"] = reset_peak_rss()
+        e2e_rgb = read_rgb(job["e2e_image"])
+        inputs = runner.spec.make_inputs(lightness(e2e_rgb))
+        _, result["first_ms"] = time_once(lambda: runner.infer(inputs))
+
+        stage = "timing"
+        runs, warmup, seconds = int(job["runs"]), int(job["warmup"]), job.get("seconds")
+        budget = job.get("budget_s")
+        model_times = time_calls(lambda: runner.infer(inputs), runs, warmup, seconds,
+                                 budget_s=budget)
+        e2e_times = time_calls(lambda: colorize_array(runner, e2e_rgb), runs,
+                               min(warmup, 2), seconds, budget_s=budget)
+        result["model_ms"] = summarize(model_times).to_dict()
+        result["e2e_ms"] = summarize(e2e_times).to_dict()
+        result["e2e_image"] = {"name": Path(job["e2e_image"]).name,
+                               "shape": list(e2e_rgb.shape)}
+        result["peak_run_mb"] = peak_rss_mb()  # before quality: its buffers are not the model's
+
+        stage = "quality"
+        reference = np.load(job["reference"]) if job.get("reference") else None
+        outputs: dict[str, np.ndarray] = {}
+        per_image = []
+        for i, path in enumerate(job.get("images", [])):
+            truth = read_rgb(path)
+            out = quality.colorize_float(runner, truth)
+            scores = {"image": Path(path).name,
+                      **quality.image_scores(truth, quality.to_uint8(out),
+                                             full=job.get("metrics", "full") == "full")}
+            if reference is not None:
+                scores["psnr_vs_fp32_db"] = quality.capped_psnr(out, reference[f"i{i}"])
+            per_image.append(scores)
+            if job.get("save_outputs"):
+                outputs[f"i{i}"] = out
+        result["per_image"] = per_image
+        if job.get("save_outputs"):
+            np.savez(job["save_outputs"], **outputs)
+        runner.deactivate()
+    except Exception as e:  # any runtime error becomes the row's one-line reason
+        result["status"] = "failed"
+        result["error"] = f"{stage}: {_one_line(e)}"
+    return result
+
+
+def measure_in_subprocess(job: dict, timeout_s: float = 900.0) -> dict:
+    """Run ``job`` in a fresh Python process -> its result; a crash or timeout becomes a
+    failed result with a one-line reason.
+    """
+    with tempfile.TemporaryDirectory(prefix="edgecolor-bench-") as tmp:
+        job_path, result_path = Path(tmp) / "job.json", Path(tmp) / "result.json"
+        job_path.write_text(json.dumps(job))
+        env = dict(os.environ)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        cmd = [sys.executable, "-m", "edgecolor.bench.measure", str(job_path), str(result_path)]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
+                                  env=env)
+        except subprocess.TimeoutExpired:
+            return {"status": "failed", "error": f"timed out after {timeout_s:.0f} s"}
+        if result_path.is_file():
+            return json.loads(result_path.read_text())
+        last = [ln for ln in (proc.stderr or "").strip().splitlines() if ln.strip()]
+        why = last[-1].strip() if last else "no output"
+        return {"status": "failed",
+                "error": f"measuring process exited with code {proc.returncode} ({why})"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Worker entry point: ``python -m edgecolor.bench.measure JOB.json RESULT.json``."""
+    from edgecolor._tf import quiet_tf_env
+    from edgecolor.imageio import atomic_write_bytes
+
+    quiet_tf_env()
+    job_path, result_path = (argv or sys.argv[1:])[:2]
+    result = run_job(json.loads(Path(job_path).read_text()))
+    atomic_write_bytes(result_path, json.dumps(result).encode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,426 @@
+"""Benchmark every artifact in a folder: pick the FP32 reference, guard the eval set, measure
+each artifact in its own process, and assemble the report dict (see :mod:`.report`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgecolor.bench import quality
+from edgecolor.bench.context import host_context
+from edgecolor.bench.measure import measure_in_subprocess
+from edgecolor.manifest import ManifestError, find_artifacts, load_manifest
+
+SCHEMA = "edgecolor.bench/1"
+
+
+class BenchError(ValueError):
+    """The benchmark cannot run as asked (no artifacts, no eval photos, calibration photos as
+    eval set); the message names the folder and the fix.
+    """
+
+
+@dataclass
+class BenchSettings:
+    """How to measure. Times in ms; ``seconds`` (if set) replaces ``runs`` per timing."""
+
+    images: list[Path]
+    runs: int = 20
+    warmup: int = 3
+    seconds: float | None = None
+    max_seconds: float | None = 10.0  # cap per timing for slow artifacts (>= 3 runs kept)
+    threads: int | None = None
+    runner: str | None = None
+    device: str = "CPU"
+    # auto (Keras if it can be rebuilt, else the fp32 artifact) | keras | artifact | none
+    reference: str = "auto"
+    allow_overlap: bool = False
+    metrics: str = "full"  # "fast": skip SSIM and CIEDE2000 (the slow ones)
+    timeout_s: float = 900.0
+    device_profile: dict | None = None  # DeviceProfile.to_dict() the settings came from
+    argv: list[str] | None = None
+    extra_context: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """The settings a report records."""
+        return {"runs": self.runs, "warmup": self.warmup, "seconds": self.seconds,
+                "max_seconds": self.max_seconds,
+                "threads": self.threads, "runner": self.runner, "device": self.device,
+                "reference": self.reference, "allow_overlap": self.allow_overlap,
+                "metrics": self.metrics}
+
+
+def _tf_available() -> bool:
+    return importlib.util.find_spec("tensorflow") is not None
+
+
+def _source(manifest: dict) -> dict:
+    """What the artifact was converted from: weights, weights sha256, builder options.
+
+    Reads the fields ``converters.run.convert_all`` writes (``weights``, ``model_options``;
+    ``weights_sha256`` when recorded), top level first, then the ``converter`` section.
+    """
+    conv = manifest.get("converter") or {}
+
+    def pick(*keys):
+        for key in keys:
+            for where in (manifest, conv):
+                if where.get(key) is not None:
+                    return where[key]
+        return None
+
+    return {"weights": pick("weights"), "weights_sha256": pick("weights_sha256"),
+            "kwargs": pick("model_options", "model_kwargs") or {}}
+
+
+def keras_recipe(manifest: dict) -> tuple[dict | None, str]:
+    """Manifest -> (how to rebuild the Keras FP32 model, why not). The recipe is
+    {model, spec, weights, kwargs}; None when the weights converted are not reproducible here
+    (random init, a weights file that is gone or changed) or TensorFlow is missing.
+    """
+    from edgecolor.manifest import sha256_file
+
+    if not _tf_available():
+        return None, "TensorFlow is not installed"
+    source = _source(manifest)
+    weights = source["weights"]
+    if weights in (None, "", "none", "random", "random-init"):
+        return None, "the converted model had random weights (not reproducible)"
+    if weights == "default":
+        from edgecolor.zoo import default_weights
+
+        path = default_weights(manifest["model"])
+        if path is None:
+            return None, f"model {manifest['model']!r} ships no default weights"
+        weights = str(path)
+    if not Path(weights).is_file():
+        return None, f"weights file {weights} is not here"
+    if source["weights_sha256"] and sha256_file(weights) != source["weights_sha256"]:
+        return None, f"weights file {weights} changed since conversion"
+    return {"model": manifest["model"], "spec": manifest["spec"], "weights": str(weights),
+            "kwargs": source["kwargs"]}, ""
+
+
+def _group_key(manifest: dict) -> str:
+    return json.dumps([manifest.get("model"), manifest.get("spec"), _source(manifest)],
+                      sort_keys=True)
+
+
+def _eval_images(paths: list[Path], warn: Callable[[str], None]) -> dict[str, dict]:
+    """Eval photo paths -> name -> {path, sha256, ahash}; unreadable photos are skipped."""
+    from edgecolor.calibration.ahash import average_hash
+    from edgecolor.imageio import ImageError, read_rgb
+
+    images: dict[str, dict] = {}
+    for p in paths:
+        try:
+            rgb = read_rgb(p)
+        except ImageError as e:
+            warn(f"{e}; skipped")
+            continue
+        if p.name in images:
+            warn(f"{p}: another eval photo is also named {p.name}; skipped")
+            continue
+        images[p.name] = {"path": str(p), "sha256": quality.image_sha256(p),
+                          "ahash": average_hash(rgb)}
+    return images
+
+
+def _size_mb(artifact: Path, manifest: dict | None) -> float | None:
+    names = list((manifest or {}).get("files") or {}) or [artifact.name]
+    files = [artifact.parent / n for n in names]
+    if not all(f.is_file() for f in files):
+        return None
+    return sum(f.stat().st_size for f in files) / 1e6
+
+
+def _row_from_result(artifact: Path, manifest: dict | None, result: dict,
+                     reference_rows: list[dict] | None, reference_label: str | None) -> dict:
+    """Flatten a measurement into a report row (one object per artifact)."""
+    m = manifest or {}
+    row: dict = {
+        "artifact": artifact.name,
+        "model": m.get("model"),
+        "format": m.get("format"),
+        "precision": m.get("precision"),
+        "status": result.get("status", "failed"),
+        "error": result.get("error"),
+        "size_mb": _size_mb(artifact, manifest),
+        "sha256": (m.get("files") or {}).get(artifact.name),
+        "runner": result.get("runner"),
+        "reference": reference_label,
+    }
+    if row["status"] != "ok":
+        return row
+    model_ms, e2e_ms = result["model_ms"], result["e2e_ms"]
+    row.update({
+        "load_ms": result["load_ms"],
+        "first_ms": result["first_ms"],
+        "ait_ms": model_ms["mean"],
+        "median_ms": model_ms["median"],
+        "p90_ms": model_ms["p90"],
+        "p99_ms": model_ms["p99"],
+        "min_ms": model_ms["min"],
+        "std_ms": model_ms["std"],
+        "fps": model_ms["fps"],
+        "e2e_ms": e2e_ms["median"],
+        "e2e_fps": e2e_ms["fps"],
+        "model_timing": model_ms,
+        "e2e_timing": e2e_ms,
+        "e2e_image": result.get("e2e_image"),
+        "rss_base_mb": result.get("rss_base_mb"),
+        "peak_load_mb": result.get("peak_load_mb"),
+        "peak_run_mb": result.get("peak_run_mb"),
+        "peak_mb": max((v for v in (result.get("peak_load_mb"), result.get("peak_run_mb"))
+                        if v is not None), default=None),
+    })
+    per_image = result.get("per_image") or []
+    if reference_rows is not None:
+        per_image = quality.add_reference(per_image, reference_rows)
+    summary = quality.summarize_quality(per_image)
+    row["n_images"] = summary.pop("n_images")
+    row["worst"] = summary.pop("worst")
+    row.update(summary)
+    row["per_image"] = per_image
+    return row
+
+
+def _reference_candidates(members: list[tuple[Path, dict]],
+                          mode: str) -> tuple[list[tuple[dict, str]], str]:
+    """Artifacts of one model -> ([(reference job, description)] to try in order, why none).
+
+    auto: the Keras model rebuilt from the manifest, then the fp32 artifact (first format of
+    the table); keras / artifact: only that one; none: nothing.
+    """
+    first = members[0][1]
+    candidates: list[tuple[dict, str]] = []
+    why_not = "reference disabled (--reference none)" if mode == "none" else ""
+    if mode in ("auto", "keras"):
+        recipe, why_not = keras_recipe(first)
+        if recipe is not None:
+            candidates.append(({"kind": "keras", "keras": recipe},
+                               f"Keras FP32 model {first['model']}"))
+    if mode in ("auto", "artifact"):
+        from edgecolor.formats import FORMATS
+
+        order = {name: i for i, name in enumerate(FORMATS)}
+        fp32 = [p for p, m in sorted(members, key=lambda pm: order.get(pm[1].get("format"), 99))
+                if m.get("precision") == "fp32"]
+        if fp32:
+            note = f" (Keras not used: {why_not})" if mode == "auto" and why_not else ""
+            candidates.append(({"kind": "artifact", "artifact": str(fp32[0])},
+                               f"FP32 artifact {fp32[0].name}{note}"))
+        else:
+            why_not = f"{why_not}; no fp32 artifact in the folder".lstrip("; ")
+    return candidates, f"no FP32 reference: {why_not}"
+
+
+@dataclass
+class _Reference:
+    """The FP32 reference of one group of artifacts (same model, spec and weights)."""
+
+    label: str
+    npz: str | None = None  # its outputs per eval photo (float RGB), for PSNR vs FP32
+    per_image: list[dict] | None = None  # its scores, for dPSNR
+    kind: str | None = None  # "keras" | "artifact" | None (no reference)
+    row: dict | None = None  # the Keras reference's own row
+    measured: dict = field(default_factory=dict)  # artifact name -> result (ok or failed)
+
+
+def _measure_reference(members: list[tuple[Path, dict]], npz: str, base_job: dict,
+                       settings: BenchSettings, progress: Callable[[str], None]) -> _Reference:
+    """Try the group's reference candidates in order -> the first that measures, or none."""
+    candidates, why_none = _reference_candidates(members, settings.reference)
+    ref = _Reference(label=why_none)
+    failures = []
+    for job, label in candidates:
+        progress(f"reference: {label} ...")
+        result = measure_in_subprocess({**base_job, **job, "save_outputs": npz},
+                                       settings.timeout_s)
+        if job["kind"] == "artifact":
+            ref.measured[Path(job["artifact"]).name] = result
+        if result.get("status") != "ok":
+            failures.append(f"{label} failed ({result.get('error')})")
+            continue
+        ref.label = label + (f" ({'; '.join(failures)})" if failures else "")
+        ref.npz, ref.kind, ref.per_image = npz, job["kind"], result.get("per_image") or []
+        if ref.kind == "keras":
+            model = members[0][1].get("model")
+            ref.row = _row_from_result(
+                Path("keras"), {"model": model, "format": "keras", "precision": "fp32"},
+                _as_own_reference(result), ref.per_image, ref.label)
+            ref.row["artifact"] = f"{model} (Keras FP32 reference)"
+            ref.row.pop("per_image", None)
+        return ref
+    if failures:
+        ref.label = f"no FP32 reference: {'; '.join(failures)}"
+    return ref
+
+
+def _guard_eval_set(images: dict[str, dict], manifests: dict[str, dict | None],
+                    allow_overlap: bool, warn: Callable[[str], None]):
+    """Drop eval photos that calibrated an artifact (or keep them, loudly, with
+    ``allow_overlap``) -> (photos to score, overlaps). BenchError when none would be left.
+    """
+    overlaps = quality.calibration_overlap(
+        images, {k: v for k, v in manifests.items() if v is not None})
+    overlapping = sorted({o.image for o in overlaps})
+    for o in overlaps:
+        warn(f"WARNING: eval photo {o.image} was used to calibrate {o.artifact} "
+             f"(match by {o.how})")
+    if not overlapping or allow_overlap:
+        return images, overlaps
+    keep = {k: v for k, v in images.items() if k not in overlapping}
+    if not keep:
+        raise BenchError(
+            f"all {len(images)} eval photos were used for calibration (e.g. "
+            f"{overlapping[0]}); pass --images with eval-role photos never used for "
+            "calibration, or --allow-overlap to measure anyway (the report marks it)")
+    warn(f"WARNING: {len(overlapping)} eval photo(s) excluded from quality as calibration "
+         f"photos; {len(keep)} left (--allow-overlap keeps them, marked in the report)")
+    return keep, overlaps
+
+
+def _measure_alternatives(alternatives: list[dict], refs: dict[str, _Reference],
+                          manifests: dict[str, dict | None], base_job: dict,
+                          settings: BenchSettings,
+                          progress: Callable[[str], None]) -> list[dict]:
+    """Measure the plain alternatives against the reference of the artifact they resemble."""
+    rows = []
+    for alt in alternatives:
+        ref = refs.get(alt.get("like")) or _Reference(label="no FP32 reference")
+        progress(f"alternative: {alt['label']} ...")
+        result = measure_in_subprocess({**base_job, **alt["job"], "reference": ref.npz},
+                                       settings.timeout_s)
+        like = manifests.get(alt.get("like")) or {}
+        row = _row_from_result(Path(alt["label"]),
+                               {"model": like.get("model"), "precision": "fp32",
+                                "format": alt["job"].get("runner") or alt["job"]["kind"]},
+                               result, ref.per_image, ref.label)
+        row.update(artifact=alt["label"], alternative=True, size_mb=None, sha256=None)
+        rows.append(row)
+        progress(_progress_line(len(rows), len(alternatives), row))
+    return rows
+
+
+def bench_folder(folder: str | Path, settings: BenchSettings,
+                 progress: Callable[[str], None] = print,
+                 warn: Callable[[str], None] = print, only: list[str] | None = None,
+                 alternatives: list[dict] | None = None) -> dict:
+    """Measure every artifact in ``folder`` (or those named in ``only``) -> the report dict
+    (schema :data:`SCHEMA`).
+
+    alternatives: plain ways to run the model, measured the same way and reported under
+    "alternatives": each {"label", "job" (measure job keys: kind, artifact, runner, threads,
+    keras, alt), "like" (an artifact whose FP32 reference to compare with)}.
+
+    Raises :class:`BenchError` when there is nothing to measure or every eval photo was a
+    calibration photo. A failing artifact becomes a row with status "failed" and a reason.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BenchError(f"{folder}: no such folder (pass the folder `edgecolor convert` wrote)")
+    artifacts = [a for a in find_artifacts(folder) if only is None or a.name in only]
+    if not artifacts:
+        raise BenchError(f"{folder}: no artifacts (model files with a .json manifest beside "
+                         "them); make some with `edgecolor convert ... -o FOLDER`")
+    manifests: dict[str, dict | None] = {}
+    manifest_errors: dict[str, str] = {}
+    for a in artifacts:
+        try:
+            manifests[a.name] = load_manifest(a, verify=False)
+        except ManifestError as e:
+            manifests[a.name] = None
+            manifest_errors[a.name] = str(e).splitlines()[0]
+
+    images = _eval_images(list(settings.images), warn)
+    if not images:
+        raise BenchError("no readable eval photos (pass --images DIR with color photos that "
+                         "were not used for training or calibration)")
+    images, overlaps = _guard_eval_set(images, manifests, settings.allow_overlap, warn)
+    if settings.metrics == "full" and not quality.have_skimage():
+        warn("warning: SSIM and CIEDE2000 need scikit-image (pip install 'edgecolor[metrics]'); "
+             "left empty")
+    quality_paths = [v["path"] for v in images.values()]
+    base_job = {"images": quality_paths, "e2e_image": quality_paths[0],
+                "runs": settings.runs, "warmup": settings.warmup, "seconds": settings.seconds,
+                "budget_s": settings.max_seconds, "threads": settings.threads,
+                "runner": settings.runner, "device": settings.device,
+                "metrics": settings.metrics}
+
+    groups: dict[str, list[tuple[Path, dict]]] = {}
+    for a in artifacts:
+        if manifests[a.name] is not None:
+            groups.setdefault(_group_key(manifests[a.name]), []).append((a, manifests[a.name]))
+
+    rows: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="edgecolor-ref-") as tmp:
+        refs: dict[str, _Reference] = {}  # artifact name -> its group's reference
+        references = []
+        for gi, members in enumerate(groups.values()):
+            ref = _measure_reference(members, str(Path(tmp) / f"ref{gi}.npz"), base_job,
+                                     settings, progress)
+            if ref.per_image is None:
+                warn(f"warning: {ref.label}; PSNR vs FP32 and dPSNR are left empty")
+            references.append({"source": ref.label, "kind": ref.kind, "row": ref.row,
+                               "artifacts": [p.name for p, _ in members]})
+            refs.update({p.name: ref for p, _ in members})
+
+        for done, a in enumerate(artifacts, 1):
+            ref = refs.get(a.name) or _Reference(label="")
+            if a.name in manifest_errors:
+                result = {"status": "failed", "error": manifest_errors[a.name]}
+            elif a.name in ref.measured:  # measured as the reference (or failed as one)
+                result = ref.measured[a.name]
+                if result.get("status") == "ok":
+                    result = _as_own_reference(result)
+            else:
+                result = measure_in_subprocess(
+                    {**base_job, "kind": "artifact", "artifact": str(a), "reference": ref.npz},
+                    settings.timeout_s)
+            rows[a.name] = _row_from_result(a, manifests[a.name], result, ref.per_image,
+                                            ref.label or None)
+            progress(_progress_line(done, len(artifacts), rows[a.name]))
+        alt_rows = _measure_alternatives(alternatives or [], refs, manifests, base_job,
+                                         settings, progress)
+
+    context = host_context(settings.threads, settings.device_profile, settings.argv)
+    context.update(settings.extra_context)
+    context["artifacts"] = {a.name: (manifests[a.name] or {}).get("files") for a in artifacts}
+    return {
+        "schema": SCHEMA,
+        "folder": str(folder),
+        "context": context,
+        "settings": settings.to_dict(),
+        "images": {"used": list(images), "n": len(images),
+                   "overlap": [o.__dict__ for o in overlaps],
+                   "overlap_kept": bool(overlaps) and settings.allow_overlap},
+        "references": references,
+        "rows": [rows[a.name] for a in artifacts],
+        "alternatives": alt_rows,
+    }
+
+
+def _as_own_reference(result: dict) -> dict:
+    """A reference's own result: its outputs are the FP32 outputs (PSNR vs FP32 = the cap)."""
+    result = dict(result)
+    result["per_image"] = [{**r, "psnr_vs_fp32_db": quality.PSNR_CAP_DB}
+                           for r in result.get("per_image") or []]
+    return result
+
+
+def _progress_line(done: int, total: int, row: dict) -> str:
+    head = f"[{done}/{total}] {row['artifact']}"
+    if row["status"] != "ok":
+        return f"{head}: ❌ {row['error']}"
+    bits = [f"AIT {row['ait_ms']:.2f} ms"]
+    if row.get("psnr_db") is not None:
+        bits.append(f"PSNR {row['psnr_db']:.2f} dB")
+    if row.get("dpsnr_db") is not None:
+        bits.append(f"dPSNR {row['dpsnr_db']:+.3f} dB")
+    return f"{head}: " + ", ".join(bits)
