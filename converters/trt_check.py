@@ -1,0 +1,153 @@
+"""Would this ONNX model build on TensorRT X? A static check, no TensorRT or GPU needed.
+
+Checks, against ``data/trt_onnx_ops.toml`` (TensorRT's ONNX parser support per version):
+every op is in the version's supported list (custom-domain ops need a plugin), the ai.onnx
+opset is in range, graph inputs/outputs have static shapes, INT64 constants fit INT32 where
+TensorRT 8.x casts them, and Q/DQ is what TensorRT's explicit quantization accepts (int8,
+zero point 0, per-channel only on weights along the output-channel axis, no DequantizeLinear
+of pre-quantized constants on 8.x). Device profiles call :func:`check_onnx` after conversion.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).parent / "data" / "trt_onnx_ops.toml"
+_STANDARD_DOMAINS = ("", "ai.onnx")
+_INT32 = np.iinfo(np.int32)
+
+
+def _load_toml(path: Path) -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict:
+    return _load_toml(DATA)
+
+
+def supported_versions() -> list[str]:
+    """TensorRT versions the table knows ("8.2", "8.5", "8.6", "10")."""
+    return list(_table()["trt"])
+
+
+def trt_rules(version: str) -> dict:
+    """Rules of a TensorRT version: exact key, else major.minor, else major ("10.3" -> "10").
+
+    Raises ValueError naming the known versions.
+    """
+    table = _table()["trt"]
+    parts = str(version).strip().split(".")
+    for key in (".".join(parts), ".".join(parts[:2]), parts[0]):
+        if key in table:
+            return dict(table[key], version=key)
+    raise ValueError(f"no TensorRT {version} support table; known versions: "
+                     f"{', '.join(table)} (edit {DATA.name} to add one)")
+
+
+def check_onnx(path: str | os.PathLike, trt_version: str) -> list[str]:
+    """ONNX file + TensorRT version -> one line per thing that would fail (empty: ready).
+
+    Raises ValueError for a file that is not a readable ONNX model or an unknown version.
+    """
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file (pass an .onnx model)")
+    try:
+        model = onnx.load(path)
+    except Exception as e:  # protobuf raises several types for non-ONNX bytes
+        raise ValueError(f"{path}: not a readable ONNX model ({type(e).__name__}); "
+                         "pass an .onnx file made by `edgecolor convert --format onnx`") from e
+    if not model.graph.node:
+        raise ValueError(f"{path}: not a readable ONNX model (empty graph)")
+    return check_model(model, trt_version)
+
+
+def check_model(model, trt_version: str) -> list[str]:
+    """``onnx.ModelProto`` + TensorRT version -> problems (see :func:`check_onnx`)."""
+    from edgecolor.converters.qdq import constants, qdq_problems
+
+    rules = trt_rules(trt_version)
+    ver = rules["version"]
+    problems = _opset_problems(model, rules, ver)
+    problems += _op_problems(model, rules, ver)
+    problems += _shape_problems(model)
+    consts = constants(model.graph)
+    if rules["int64"] == "cast":
+        problems += _int64_problems(model, consts, ver)
+    problems += qdq_problems(model, types=tuple(rules["qdq_types"]))
+    if not rules["qdq_constant_input"]:
+        problems += [
+            f"DequantizeLinear {n.name or n.output[0]!r}: input {n.input[0]!r} is a "
+            f"pre-quantized constant; TensorRT {ver} needs float weights behind Q/DQ"
+            for n in model.graph.node
+            if n.op_type == "DequantizeLinear" and n.input[0] in consts
+        ]
+    return problems
+
+
+def _opset_problems(model, rules: dict, ver: str) -> list[str]:
+    lo, hi = rules["opset_min"], rules["opset_max"]
+    return [
+        f"opset {imp.version} outside TensorRT {ver}'s range {lo}..{hi} "
+        "(re-export with --opset in range)"
+        for imp in model.opset_import
+        if imp.domain in _STANDARD_DOMAINS and not lo <= imp.version <= hi
+    ]
+
+
+def _op_problems(model, rules: dict, ver: str) -> list[str]:
+    supported = set(rules["ops"])
+    missing: dict[str, list[str]] = {}
+    for node in model.graph.node:
+        if node.domain not in _STANDARD_DOMAINS:
+            key = f"custom op {node.domain}::{node.op_type} (needs a TensorRT plugin)"
+        elif node.op_type not in supported:
+            key = f"op {node.op_type} not supported by TensorRT {ver}'s ONNX parser"
+        else:
+            continue
+        missing.setdefault(key, []).append(node.name or node.output[0])
+    return [f"{key}: {len(names)} node(s), e.g. {names[0]!r}" for key, names in missing.items()]
+
+
+def _shape_problems(model) -> list[str]:
+    problems = []
+    for kind, values in (("input", model.graph.input), ("output", model.graph.output)):
+        for v in values:
+            dims = v.type.tensor_type.shape.dim
+            if not dims or any(not d.HasField("dim_value") or d.dim_value <= 0 for d in dims):
+                shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+                         for d in dims]
+                problems.append(f"graph {kind} {v.name!r} has a dynamic shape {shape} "
+                                "(export with a fixed --imgsz and batch 1)")
+    return problems
+
+
+def _int64_problems(model, consts: dict, ver: str) -> list[str]:
+    table = _table().get("int64_clamp_ok", {})
+    uses: dict[str, list[tuple[str, int]]] = {}
+    for node in model.graph.node:
+        for k, name in enumerate(node.input):
+            uses.setdefault(name, []).append((node.op_type, k))
+    problems = []
+    for name, value in consts.items():
+        if value.dtype != np.int64 or value.size == 0:
+            continue
+        if value.min() >= _INT32.min and value.max() <= _INT32.max:
+            continue
+        if all(k in table.get(op, []) for op, k in uses.get(name, [])):
+            continue
+        problems.append(f"INT64 constant {name!r} holds values beyond INT32; TensorRT {ver} "
+                        "casts INT64 to INT32 and would clamp them")
+    return problems

@@ -1,0 +1,75 @@
+"""ONNX Runtime runner: CUDA, TensorRT or CPU execution provider, float32 I/O.
+
+Providers are tried in the order TensorRT > CUDA > CPU among those the installed
+onnxruntime build offers (``device="CPU"`` forces the CPU provider). No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+
+from edgecolor.runtimes.base import Runner, RuntimeMissing
+
+# preferred first; the CPU provider is always the last resort
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+def choose_providers(available: list[str], device: str = "CPU") -> list[str]:
+    """Provider names to ask for: GPU ones (in preference order) unless ``device`` is CPU."""
+    wanted = [] if device.upper() == "CPU" else [p for p in GPU_PROVIDERS if p in available]
+    return wanted + ["CPUExecutionProvider"]
+
+
+class ONNXRuntimeRunner(Runner):
+    """Runs an ``.onnx`` artifact with ONNX Runtime (all graph optimizations on).
+
+    ``threads`` sets intra-op threads (None: ONNX Runtime's default, one per core);
+    ``device``: "CPU" (default) or "GPU"/"AUTO" to use TensorRT/CUDA providers when present.
+    """
+
+    name = "onnxruntime"
+
+    @staticmethod
+    def available() -> bool:
+        """True when onnxruntime is importable."""
+        return importlib.util.find_spec("onnxruntime") is not None
+
+    def _activate(self) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as e:  # pragma: no cover - depends on the install
+            raise RuntimeMissing("onnxruntime is not installed: pip install 'edgecolor[onnx]'"
+                                 ) from e
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        if self.threads:
+            opts.intra_op_num_threads = int(self.threads)
+            opts.inter_op_num_threads = 1
+        providers = choose_providers(ort.get_available_providers(), self.device)
+        self._session = ort.InferenceSession(str(self.path), opts, providers=providers)
+        self.providers = self._session.get_providers()
+        self._input_names = [i.name for i in self._session.get_inputs()]
+        self._output_name = self._output_name_for(self._session)
+        if len(self._input_names) != len(self.spec.inputs):
+            raise ValueError(f"{self.path}: the model has {len(self._input_names)} inputs, "
+                             f"its spec {len(self.spec.inputs)}; re-run `edgecolor convert`")
+
+    def _output_name_for(self, session) -> str:
+        names = [o.name for o in session.get_outputs()]
+        return self.spec.output.name if self.spec.output.name in names else names[0]
+
+    def _feed(self, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
+        # inputs come in spec order; match them by the spec's names when the graph uses them
+        spec_names = [i.name for i in self.spec.inputs]
+        names = spec_names if set(spec_names) == set(self._input_names) else self._input_names
+        return {n: np.ascontiguousarray(x, dtype=np.float32)
+                for n, x in zip(names, inputs, strict=True)}
+
+    def _infer(self, inputs: list[np.ndarray]) -> np.ndarray:
+        return self._session.run([self._output_name], self._feed(inputs))[0]
+
+    def _deactivate(self) -> None:
+        self._session = None
