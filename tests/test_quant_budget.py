@@ -1,0 +1,191 @@
+"""Budgeted int8 conversion (`--max-dpsnr`): least float that meets a PSNR budget.
+
+Uses the range-broken test model of test_quant_sensitivity (a block "spike" whose inner
+tensor has one channel 1000x the others) and its generated ground truth.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from test_quant_sensitivity import (
+    GAIN,
+    SIZE,
+    build_spiky,
+    make_truth_folder,
+    register_test_model,
+    spiky_spec,
+)
+
+pytestmark = pytest.mark.slow
+
+BUDGET = 0.3  # dB
+
+
+@pytest.fixture(scope="module")
+def spiky(tmp_path_factory):
+    from edgecolor.calibration import CalibrationSet
+
+    model, spec = build_spiky()
+    folder = make_truth_folder(model, spec, tmp_path_factory.mktemp("truth"))
+    return model, spec, CalibrationSet.from_folder(folder, spec, size=None, holdout=2), folder
+
+
+def _float_layers_in_artifact(path, fmt: str, scopes) -> set[str]:
+    """Keras layers whose convolutions run in float in the written artifact."""
+    from edgecolor.quant.layers import layer_of
+
+    found = set()
+    if fmt == "tflite":
+        from ai_edge_litert.interpreter import Interpreter
+
+        interp = Interpreter(model_path=str(path))
+        for op in interp._get_ops_details():
+            if op["op_name"] == "CONV_2D":
+                out = interp._get_tensor_details(op["outputs"][0], 0)
+                if out["dtype"] == np.float32:
+                    found.add(layer_of(out["name"], scopes))
+    else:
+        import onnx
+
+        graph = onnx.load(str(path)).graph
+        producers = {o: n for n in graph.node for o in n.output}
+        for node in graph.node:
+            if node.op_type == "Conv":
+                src = producers.get(node.input[0])
+                if src is None or src.op_type != "DequantizeLinear":
+                    found.add(layer_of(node.name, scopes))
+    return found
+
+
+@pytest.mark.parametrize("fmt,precision", [("tflite", "int8"), ("onnx", "int8-cpu"),
+                                           ("openvino", "int8")])
+def test_budget_keeps_exactly_the_broken_block_float(spiky, tmp_path, fmt, precision):
+    from edgecolor.converters.common import ConvertOptions
+    from edgecolor.formats import get_format, load_runner_class
+    from edgecolor.quant.budget import BudgetedConversion
+    from edgecolor.quant.layers import layer_scopes
+
+    model, spec, calib, _ = spiky
+    out = tmp_path / get_format(fmt).artifact_name("spiky", precision)
+    conv = BudgetedConversion(fmt, BUDGET)
+    fields = conv(model, spec, precision, out, ConvertOptions(calib=calib))
+    q = fields["quantization"]
+    plain = q["attempts"][0]
+    assert plain["float_layers"] == [] and plain["score"]["dpsnr"] > BUDGET
+    assert fields["float_layers"] == q["float_layers"] == ["spike"]
+    assert q["strategy"] == "int8 + float layers" and len(q["attempts"]) == 2
+    assert q["validation"]["dpsnr"] <= BUDGET
+    assert q["validation"]["psnr_vs_fp32"] > plain["score"]["psnr_vs_fp32"] + 15
+    assert q["ranking"][0] == "spike"
+    assert q["speed"]["speedup_vs_fp32"] > 0 and q["speed"]["fp32_ms"] > 0
+    assert any(r["layer"] == "spike" and r["action"].startswith("kept in float")
+               for r in fields["risks"])
+    # the artifact on disk is the one that was scored, and only the block runs in float
+    assert out.is_file() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    runner = load_runner_class(get_format(fmt).runners[0])(out, spec, fields)
+    with runner:
+        again = conv.validator.score(runner.infer)
+    assert again.dpsnr == pytest.approx(q["validation"]["dpsnr"], abs=1e-3)
+    if fmt != "openvino":
+        floats = _float_layers_in_artifact(out, fmt, layer_scopes(model, spec))
+        assert floats == {"spike"}
+
+
+def test_unmeetable_budget_fails_listing_every_attempt(tmp_path):
+    from edgecolor.calibration import CalibrationSet
+    from edgecolor.converters.common import ConvertOptions
+    from edgecolor.quant.budget import BudgetedConversion, BudgetError
+
+    # two broken blocks, 8 layers: 20% allows one float layer; int16 cannot span 1e4 either
+    model, spec = build_spiky(spikes=2, gain=1e4)
+    folder = make_truth_folder(model, spec, tmp_path / "truth")
+    calib = CalibrationSet.from_folder(folder, spec, size=None, holdout=2)
+    out = tmp_path / "art" / "spiky2-tflite-int8.tflite"
+    with pytest.raises(BudgetError) as err:
+        BudgetedConversion("tflite", BUDGET)(model, spec, "int8", out,
+                                              ConvertOptions(calib=calib))
+    message = str(err.value)
+    assert "\n" not in message and "not met" in message and "Fix:" in message
+    labels = [a.short() for a in err.value.attempts]
+    assert labels[0] == "int8" and labels[-1] == "int16x8"
+    assert any(label.startswith("int8+float[spike") for label in labels)
+    assert all(a.score.dpsnr > BUDGET for a in err.value.attempts)
+    for a in err.value.attempts:
+        assert a.line() in message
+    assert not out.exists() and list(out.parent.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def registered(spiky, tmp_path_factory):
+    model, _, _, folder = spiky
+    weights = tmp_path_factory.mktemp("w") / "spiky.weights.h5"
+    model.save_weights(weights)
+    two, _ = build_spiky(spikes=2, gain=1e4)
+    weights2 = weights.with_name("spiky2.weights.h5")
+    two.save_weights(weights2)
+    folder2 = make_truth_folder(two, spiky_spec(), tmp_path_factory.mktemp("truth2"))
+    removers = [register_test_model("spiky-budget", 1, GAIN),
+                register_test_model("spiky2-budget", 2, 1e4)]
+    yield {"one": (weights, folder), "two": (weights2, folder2)}
+    for remove in removers:
+        remove()
+
+
+def _convert(model, weights, folder, out, budget=BUDGET):
+    from click.testing import CliRunner
+
+    from edgecolor.cli import cli
+
+    return CliRunner().invoke(cli, [
+        "convert", "--model", model, "--weights", str(weights), "--target", "x86-cpu",
+        "--format", "tflite", "--precision", "int8", "--imgsz", str(SIZE),
+        "--calib", str(folder), "--max-dpsnr", str(budget), "-o", str(out)])
+
+
+def test_convert_cli_records_the_budget_in_manifest_and_summary(registered, tmp_path):
+    weights, folder = registered["one"]
+    result = _convert("spiky-budget", weights, folder, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "budget 0.3 dB met by int8 + float layers" in result.output
+    manifest = json.loads((tmp_path / "spiky-budget-tflite-int8.json").read_text())
+    q = manifest["quantization"]
+    assert manifest["float_layers"] == q["float_layers"] == ["spike"]
+    assert q["max_dpsnr"] == BUDGET and q["validation"]["dpsnr"] <= BUDGET
+    assert q["attempts"][0]["score"]["dpsnr"] > BUDGET
+    assert q["speed"]["speedup_vs_fp32"] > 0
+    assert manifest["quick_check"]["ok"]
+    assert any(r["kind"] == "wide_range" and r["action"] == "kept in float on tflite"
+               for r in manifest["risks"])
+
+
+def test_convert_cli_fails_an_unmeetable_budget(registered, tmp_path):
+    weights, folder = registered["two"]
+    result = _convert("spiky2-budget", weights, folder, tmp_path)
+    assert result.exit_code == 1
+    assert "BudgetError" in result.output and "tried (dPSNR dB): int8 " in result.output
+    assert "int16x8 " in result.output and "Fix:" in result.output
+    assert not (tmp_path / "spiky2-budget-tflite-int8.tflite").exists()
+
+
+def test_eccv16_head_options_are_each_converted_and_scored():
+    from edgecolor.calibration import CalibrationSet
+    from edgecolor.quant.heads import HEAD_LAYERS, OPTIONS, compare_heads
+    from edgecolor.zoo import create_model
+
+    # a width-reduced, untrained ECCV16: checks the mechanism, not which head wins
+    model, spec = create_model("eccv16", input_size=SIZE, batch_size=1, width=1 / 16,
+                               weights=None)
+    calib = CalibrationSet.from_folder(None, spec, size=None, holdout=2)
+    result = compare_heads(model, spec, calib, "tflite", "int8", BUDGET, runs=3)
+    options = {o["name"]: o for o in result["options"]}
+    assert list(options) == list(OPTIONS)
+    assert all(o["error"] is None and o["ms"] > 0 for o in options.values())
+    assert options["host decode"]["head"] == "bins"
+    assert options["head in float"]["float_layers"] == list(HEAD_LAYERS)
+    # the same int8 body: keeping the head float can only bring the output closer to FP32
+    assert (options["head in float"]["score"]["psnr_vs_fp32"]
+            > options["int8 in graph"]["score"]["psnr_vs_fp32"])
+    assert result["chosen"] in options

@@ -1,0 +1,245 @@
+"""Per-layer sensitivity, layer mapping, risk checks and `edgecolor analyze`.
+
+The test model is baseline-like (64x64, 8 channels) with a block "spike" of two 1x1
+convolutions: the first multiplies channel 0 by GAIN, the second divides it back. The FP32
+function is unchanged, but a per-tensor int8 scale on the tensor between them is set by
+channel 0 and flattens every other channel: the one layer int8 cannot take.
+
+Ground truth for the validation images is generated (see :func:`make_truth_folder`): on
+natural photos a random-weight model is worse than a gray image, so quantization noise can
+move its PSNR either way; with the FP32 colorization plus seeded color noise as the truth,
+FP32 has a meaningful PSNR and quantization error lowers it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgecolor.spec import InputSpec, ModelSpec, OutputSpec
+
+pytestmark = pytest.mark.slow
+
+GAIN = 1000.0
+SIZE = 64
+
+
+def spiky_spec(input_size=(SIZE, SIZE), **_) -> ModelSpec:
+    """Spec of the test models: baseline-like input/output."""
+    return ModelSpec("spiky", (InputSpec("l", tuple(input_size), "l/50-1", 1),),
+                     OutputSpec("ab", "ab_tanh", 128.0))
+
+
+def build_spiky(input_size=(SIZE, SIZE), spikes: int = 1, gain: float = GAIN, width: int = 8,
+                seed: int = 0, **_):
+    """-> (keras.Model, spec): conv1, conv2, spike, conv3, [spike2], up1, conv4, ab."""
+    from edgecolor._tf import import_tf
+
+    _, keras = import_tf()
+    L = keras.layers
+    keras.utils.set_random_seed(seed)
+    spec = spiky_spec(input_size)
+    h, w = spec.input_size
+    c = width
+
+    def block(channels: int, name: str):
+        return keras.Sequential([L.Conv2D(channels, 1, activation="relu", name=f"{name}_up"),
+                                 L.Conv2D(channels, 1, name=f"{name}_down")], name=name)
+
+    inp = L.Input((h, w, 1), batch_size=1, name="l")
+    x = L.Conv2D(c, 3, padding="same", activation="relu", name="conv1")(inp)
+    x = L.Conv2D(c, 3, strides=2, padding="same", activation="relu", name="conv2")(x)
+    blocks = [block(c, "spike")]
+    x = blocks[0](x)
+    x = L.Conv2D(2 * c, 3, padding="same", activation="relu", name="conv3")(x)
+    if spikes > 1:
+        blocks.append(block(2 * c, "spike2"))
+        x = blocks[1](x)
+    x = L.UpSampling2D(name="up1")(x)
+    x = L.Conv2D(c, 3, padding="same", activation="relu", name="conv4")(x)
+    out = L.Conv2D(2, 3, padding="same", activation="tanh", name="ab")(x)
+    model = keras.Model(inp, out, name="spiky")
+    for blk in blocks:
+        n = blk.layers[0].get_weights()[1].shape[0]
+        up = np.eye(n, dtype=np.float32)[None, None].copy()
+        down = up.copy()
+        up[..., 0, 0] *= gain
+        down[..., 0, 0] /= gain
+        blk.layers[0].set_weights([up, np.zeros(n, np.float32)])
+        blk.layers[1].set_weights([down, np.zeros(n, np.float32)])
+    k, b = model.get_layer("ab").get_weights()
+    model.get_layer("ab").set_weights([k * 3.0, b])  # visible colors (|ab| ~ 5)
+    return model, spec
+
+
+def make_truth_folder(model, spec, folder: Path, size: int = 96, noise: float = 4.0,
+                      seed: int = 0) -> Path:
+    """PNG ground truth: each bundled calibration photo's L (resized to ``size``) with the
+    FP32 model's ab plus seeded Gaussian noise of ``noise`` ab units."""
+    from edgecolor.color import combine, lightness
+    from edgecolor.imageio import read_rgb, write_image
+    from edgecolor.samples import sample_images
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for p in sample_images("calib"):
+        rgb = cv2.resize(read_rgb(p), (size, size), interpolation=cv2.INTER_AREA)
+        l_full = lightness(rgb)
+        ab = spec.decode(model(spec.make_inputs(l_full)[0], training=False).numpy())
+        ab = cv2.resize(ab, (size, size), interpolation=cv2.INTER_LINEAR)
+        ab = ab + rng.normal(0.0, noise, ab.shape).astype(np.float32)
+        write_image(folder / f"{p.stem}.png", np.round(combine(l_full, ab) * 255).astype(np.uint8))
+    return folder
+
+
+def register_test_model(name: str, spikes: int, gain: float):
+    """Register a spiky builder in the zoo (CLI tests); returns a function that removes it."""
+    from edgecolor.zoo import register_model, registry
+
+    register_model(name, spec=spiky_spec)(
+        lambda input_size=(SIZE, SIZE), batch_size=None, **_: build_spiky(
+            input_size, spikes=spikes, gain=gain))
+    return lambda: registry._REGISTRY.pop(name, None)
+
+
+@pytest.fixture(scope="module")
+def spiky(tmp_path_factory):
+    """(model, spec, CalibrationSet with 2 held-out images, truth folder)."""
+    from edgecolor.calibration import CalibrationSet
+
+    model, spec = build_spiky()
+    folder = make_truth_folder(model, spec, tmp_path_factory.mktemp("truth"))
+    return model, spec, CalibrationSet.from_folder(folder, spec, size=None, holdout=2), folder
+
+
+@pytest.fixture(scope="module")
+def validator(spiky):
+    from edgecolor.quant.validation import ValidationSet, Validator, keras_infer
+
+    model, spec, calib, _ = spiky
+    return Validator(ValidationSet.from_calibration(calib), keras_infer(model, spec))
+
+
+LAYERS = ["conv1", "conv2", "spike", "conv3", "up1", "conv4", "ab"]
+
+
+def test_layer_scopes_name_every_keras_layer(spiky):
+    from edgecolor.quant.layers import layer_of, layer_scopes
+
+    model, spec, _, _ = spiky
+    scopes = layer_scopes(model, spec)
+    assert sorted(set(scopes.values())) == sorted(LAYERS)
+    # fused TFLite names and nested blocks map to the top-level layer
+    spike_scope = next(k for k, v in scopes.items() if v == "spike")
+    assert layer_of(f"spiky_1/{spike_scope}/spike_up_1/Relu;spiky_1/{spike_scope}/x",
+                    scopes) == "spike"
+    assert layer_of("Identity", scopes) is None
+
+
+@pytest.mark.parametrize("fmt,precision", [("tflite", "int8"), ("onnx", "int8-cpu")])
+def test_sensitivity_ranks_the_range_broken_block_first(spiky, validator, fmt, precision):
+    from edgecolor.quant.backends import make_backend
+    from edgecolor.quant.sensitivity import analyze_backend
+
+    model, spec, calib, _ = spiky
+    backend = make_backend(fmt, model, spec, calib, precision)
+    # the block's two convolutions are both mapped to it
+    assert len(backend.nodes_for(["spike"])) >= 2
+    result = analyze_backend(backend, validator)
+    by_name = {s.layer: s for s in result.layers}
+    assert result.ranking()[0] == "spike"
+    spike = by_name["spike"]
+    others = [s for s in result.layers if s.layer != "spike"]
+    # alone, the block costs >= 15 dB more than any other layer; keeping it float recovers it
+    assert spike.only_psnr + 15 < min(s.only_psnr for s in others)
+    assert spike.all_but_psnr > result.full.psnr_vs_fp32 + 15
+    assert result.full.dpsnr > 1.0 and spike.all_but_dpsnr < 0.3
+    # the backend's own layer-wise tool points at the same block
+    if fmt == "tflite":
+        assert spike.stats["rmse/scale"] > 2 * max(s.stats.get("rmse/scale", 0) for s in others)
+    else:
+        assert spike.stats["act_sqnr_db"] + 10 < by_name["conv1"].stats["act_sqnr_db"]
+
+
+def test_risks_flag_the_broken_range_and_the_architecture(spiky):
+    from edgecolor.quant.risks import SPREAD_RATIO, check_risks
+
+    model, spec, calib, _ = spiky
+    risks = check_risks(model, spec, calib)
+    wide = [r for r in risks if r.kind == "wide_range"]
+    assert {r.layer for r in wide} == {"spike"}
+    assert wide[0].severity == "high" and wide[0].value > SPREAD_RATIO
+    assert "spike_up" in wide[0].detail
+    kinds = {(r.layer, r.kind) for r in risks}
+    assert ("up1", "resize") in kinds and ("ab", "tanh_output") in kinds
+    tanh = next(r for r in risks if r.kind == "tanh_output")
+    assert tanh.value == pytest.approx(2 * 128 / 255, abs=1e-3)
+
+
+def test_structural_risks_flag_conv_transpose_and_313_softmax():
+    from edgecolor._tf import import_tf
+    from edgecolor.quant.risks import structural_risks
+
+    _, keras = import_tf()
+    L = keras.layers
+    inp = L.Input((16, 16, 1), batch_size=1)
+    x = L.Conv2DTranspose(4, 3, strides=2, padding="same", name="deconv")(inp)
+    x = L.UpSampling2D(interpolation="bilinear", name="up")(x)
+    x = L.Conv2D(313, 1, activation="softmax", name="bins")(x)
+    model = keras.Model(inp, x)
+    spec = ModelSpec("m", (InputSpec("l", (16, 16), "l-50", 1),),
+                     OutputSpec("ab", "ab_bins"))
+    found = {(r.layer, r.kind, r.severity) for r in structural_risks(model, spec)}
+    assert ("deconv", "conv_transpose", "high") in found
+    assert ("up", "resize", "medium") in found  # bilinear: Q/DQ fusion risk
+    assert ("bins", "softmax_head", "high") in found
+
+
+@pytest.fixture(scope="module")
+def registered(spiky, tmp_path_factory):
+    """The spiky model in the zoo as "spiky-test", its weights saved to a file."""
+    model, _, _, folder = spiky
+    weights = tmp_path_factory.mktemp("w") / "spiky.weights.h5"
+    model.save_weights(weights)
+    remove = register_test_model("spiky-test", spikes=1, gain=GAIN)
+    yield weights, folder
+    remove()
+
+
+def test_analyze_cli_writes_ranked_table_json_and_chart(registered, tmp_path):
+    from click.testing import CliRunner
+
+    from edgecolor.cli import cli
+
+    weights, folder = registered
+    out = tmp_path / "analysis"
+    result = CliRunner().invoke(cli, [
+        "analyze", "--model", "spiky-test", "--weights", str(weights), "--imgsz", str(SIZE),
+        "--calib", str(folder), "--holdout", "2", "--format", "tflite", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    table = [line.split() for line in result.output.splitlines()]
+    assert ["1", "spike", "Sequential"] == next(r[:3] for r in table if r[:1] == ["1"])
+    data = json.loads((out / "spiky-test-sensitivity.json").read_text())
+    (backend,) = data["backends"]
+    assert [s["layer"] for s in backend["layers"]][0] == "spike"
+    assert data["validation"]["images"] == 2
+    assert any(r["kind"] == "wide_range" and "rank 1/" in r["action"] for r in data["risks"])
+    png = cv2.imread(str(out / "spiky-test-sensitivity.png"))
+    assert png is not None and png.shape[1] == 960
+    # the spike's bar (tflite color) is the long one: > 300 px of it on one row
+    blue = np.all(png == (180, 110, 30), axis=-1)
+    assert blue.sum(axis=1).max() > 300
+
+
+def test_analyze_cli_rejects_an_unknown_format(tmp_path):
+    from click.testing import CliRunner
+
+    from edgecolor.cli import cli
+
+    result = CliRunner().invoke(cli, ["analyze", "--format", "tensorrt", "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "tflite, openvino, onnx" in result.output

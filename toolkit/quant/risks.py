@@ -1,0 +1,222 @@
+"""Risk checks before quantizing: the layers int8 is known to hurt in colorization models.
+
+Flagged per Keras layer (or block), each with what edgecolor did about it:
+
+* ``conv_transpose``: ConvTranspose in int8 (TensorRT INT8 deconvolution has produced wrong
+  output; every backend rounds its overlapping sums);
+* ``resize``: UpSampling/Resize between int8 tensors (ONNX Runtime has mis-fused Q/DQ around
+  linear Resize; nearest only copies values and is exact);
+* ``softmax_head``: the 313-way color-bin softmax (int8 probabilities step by 1/256: the
+  annealed-mean decode loses saturated colors);
+* ``tanh_output``: an ab = scale * tanh output (one int8 step is 2 * scale / 255 ab units);
+* ``wide_range``: activations whose max is far above their 99.99th percentile
+  (``max/p99.99``), or one channel far above the others (``channel spread``: max channel
+  range / 75th-percentile channel range): a per-tensor
+  int8 scale set by the outlier leaves the rest of the tensor a few levels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from edgecolor.quant.layers import top_layers
+
+WIDE_RATIO = 4.0  # max / p99.99 above this: outliers set the int8 scale
+SPREAD_RATIO = 32.0  # max channel range / 75th-percentile channel range above this
+MAX_IMAGES = 16  # calibration images used to measure activation ranges
+VALUES_PER_IMAGE = 100_000  # values sampled per image and tensor for the percentile
+BINS = 313
+
+
+@dataclass
+class Risk:
+    """One flagged layer: what was found, how bad, and what edgecolor did about it."""
+
+    layer: str
+    kind: str
+    severity: str  # "high" | "medium" | "info"
+    detail: str
+    action: str = "reported"
+    value: float | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready record."""
+        d = asdict(self)
+        if isinstance(d["value"], float):
+            d["value"] = round(d["value"], 3)
+        return d
+
+
+def _activation_name(layer) -> str:
+    act = getattr(layer, "activation", None)
+    return getattr(act, "__name__", "") if act is not None else ""
+
+
+def _last_compute_layer(model):
+    layers = top_layers(model)
+    return layers[-1] if layers else None
+
+
+def structural_risks(model, spec) -> list[Risk]:
+    """Risks visible from the architecture alone (no data)."""
+    risks = []
+    last = _last_compute_layer(model)
+    for layer in top_layers(model):
+        inner = top_layers(layer) if hasattr(layer, "layers") else [layer]
+        for sub in inner:
+            sub_kind = type(sub).__name__
+            where = layer.name if sub is layer else f"{layer.name} ({sub.name})"
+            if "Transpose" in sub_kind and "Conv" in sub_kind:
+                risks.append(Risk(layer.name, "conv_transpose", "high",
+                                  f"{where}: {sub_kind} in int8 (TensorRT INT8 deconvolution "
+                                  "has given wrong output)"))
+            elif sub_kind in ("UpSampling2D", "Resizing", "NearestResize"):
+                mode = getattr(sub, "interpolation", "nearest")
+                linear = mode != "nearest"
+                risks.append(Risk(layer.name, "resize", "medium" if linear else "info",
+                                  f"{where}: {sub_kind} ({mode}) between int8 tensors" + (
+                                      " (Q/DQ around linear Resize can be mis-fused)"
+                                      if linear else " (nearest copies int8 values: exact)")))
+            channels = _channels(sub)
+            if channels == BINS and (sub_kind == "Softmax" or _activation_name(sub) ==
+                                     "softmax"):
+                risks.append(Risk(layer.name, "softmax_head", "high",
+                                  f"{where}: {BINS}-way softmax in int8 (probabilities step "
+                                  "by 1/256; the annealed-mean decode loses color)"))
+        if layer is last and _activation_name(layer) == "tanh":
+            step = 2.0 * spec.output.scale / 255.0 if spec.output.kind == "ab_tanh" else None
+            detail = f"{layer.name}: tanh output in int8"
+            if step:
+                detail += f" (one step = {step:.2f} ab units)"
+            risks.append(Risk(layer.name, "tanh_output", "info", detail, value=step))
+    return risks
+
+
+def _channels(layer) -> int | None:
+    try:
+        shape = layer.output.shape
+    except (AttributeError, ValueError):
+        return None
+    return int(shape[-1]) if shape and shape[-1] is not None else None
+
+
+def activation_ranges(model, samples: list[list[np.ndarray]], seed: int = 0) -> list[dict]:
+    """Calibration samples -> per tapped tensor {layer, where, max, p9999, ratio, spread}.
+
+    Taps every top-level layer's output and, inside nested blocks, every inner layer's
+    output (a block's inner tensors are where a broken range hides).
+    """
+    from edgecolor._tf import import_tf
+
+    _, keras = import_tf()
+    samples = samples[:MAX_IMAGES]
+    taps = []  # (layer, where, model-producing-it, input index)
+    outer_outputs = []
+    for layer in top_layers(model):
+        outs = layer.output if isinstance(layer.output, (list, tuple)) else [layer.output]
+        for o in outs:
+            taps.append((layer.name, layer.name, "outer", len(outer_outputs)))
+            outer_outputs.append(o)
+    blocks = []
+    for layer in top_layers(model):
+        inner = top_layers(layer) if isinstance(layer, keras.Model) else []
+        if not inner:
+            continue
+        try:
+            sub = keras.Model(layer.inputs, [s.output for s in inner])
+            feed = len(outer_outputs)
+            outer_outputs.append(layer.input)
+        except (AttributeError, ValueError, TypeError):
+            continue  # a subclassed block: only its output is tapped
+        blocks.append((sub, feed))
+        for i, s in enumerate(inner):
+            taps.append((layer.name, f"{layer.name} ({s.name})", id(sub), i))
+    tap_model = keras.Model(model.inputs, outer_outputs)
+    rng = np.random.default_rng(seed)
+    acc: dict[int, dict] = {}
+    for sample in samples:
+        outs = [np.asarray(o) for o in tap_model(list(sample), training=False)]
+        values = {("outer", i): o for i, o in enumerate(outs)}
+        for sub, feed in blocks:
+            inner_outs = sub([outs[feed]], training=False)
+            inner_outs = inner_outs if isinstance(inner_outs, (list, tuple)) else [inner_outs]
+            for i, o in enumerate(inner_outs):
+                values[(id(sub), i)] = np.asarray(o)
+        for t, (_, _, src, idx) in enumerate(taps):
+            a = np.abs(values[(src, idx)].astype(np.float32))
+            flat = a.ravel()
+            pick = flat if flat.size <= VALUES_PER_IMAGE else rng.choice(
+                flat, VALUES_PER_IMAGE, replace=False)
+            ch = a.reshape(-1, a.shape[-1]).max(axis=0) if a.ndim >= 2 else a.ravel()
+            entry = acc.setdefault(t, {"max": 0.0, "picks": [], "ch": ch})
+            entry["max"] = max(entry["max"], float(flat.max()) if flat.size else 0.0)
+            entry["picks"].append(pick)
+            entry["ch"] = np.maximum(entry["ch"], ch)
+    result = []
+    for t, (layer, where, _, _) in enumerate(taps):
+        if t not in acc:
+            continue
+        entry = acc[t]
+        p9999 = float(np.quantile(np.concatenate(entry["picks"]), 0.9999))
+        ch = entry["ch"]
+        # typical channel: the 75th percentile (ReLU nets have near-dead channels)
+        med = float(np.percentile(ch[ch > 0], 75)) if np.any(ch > 0) else 0.0
+        result.append({
+            "layer": layer, "where": where, "max": entry["max"], "p9999": p9999,
+            "ratio": entry["max"] / p9999 if p9999 > 0 else float("inf") if entry["max"] else 1.0,
+            "spread": float(ch.max()) / med if med > 0 and ch.size > 1 else 1.0,
+        })
+    return result
+
+
+def range_risks(ranges: list[dict]) -> list[Risk]:
+    """Activation ranges -> wide_range risks (one per tensor over a threshold)."""
+    risks = []
+    for r in ranges:
+        if r["ratio"] > WIDE_RATIO:
+            risks.append(Risk(r["layer"], "wide_range", "high" if r["ratio"] > 4 * WIDE_RATIO
+                              else "medium",
+                              f"{r['where']}: max/p99.99 = {r['ratio']:.1f} (max {r['max']:.3g})",
+                              value=r["ratio"]))
+        elif r["spread"] > SPREAD_RATIO:
+            risks.append(Risk(r["layer"], "wide_range", "high",
+                              f"{r['where']}: one channel spans {r['spread']:.0f}x a typical "
+                              f"(p75) channel's range (max {r['max']:.3g}): per-tensor int8 leaves "
+                              "the other channels a few levels", value=r["spread"]))
+    return risks
+
+
+def check_risks(model, spec, calib, report=None) -> list[Risk]:
+    """Structural + activation-range risks; actions from a sensitivity report when given."""
+    risks = structural_risks(model, spec) + range_risks(activation_ranges(model, calib.samples))
+    if report is not None:
+        for risk in risks:
+            risk.action = _analysis_action(risk.layer, report)
+    return risks
+
+
+def _analysis_action(layer: str, report) -> str:
+    parts = []
+    for b in report.backends:
+        names = b.ranking()
+        if layer in names:
+            s = b.layers[names.index(layer)]
+            only = f", only-int8 {s.only_psnr:.1f} dB" if s.only_psnr is not None else ""
+            parts.append(f"{b.format} rank {names.index(layer) + 1}/{len(names)}{only}")
+    return ("sensitivity: " + "; ".join(parts)) if parts else "not in the quantized graph"
+
+
+def conversion_actions(risks: list[Risk], float_layers: list[str], fmt: str,
+                       dpsnr: float | None, max_dpsnr: float | None) -> list[Risk]:
+    """Fill each risk's action after a budgeted conversion (what was done about it)."""
+    for risk in risks:
+        if risk.layer in float_layers:
+            risk.action = f"kept in float on {fmt}"
+        elif dpsnr is not None and max_dpsnr is not None:
+            risk.action = (f"quantized on {fmt}: validation dPSNR {dpsnr:.2f} dB "
+                           f"<= budget {max_dpsnr:g} dB")
+        else:
+            risk.action = f"quantized on {fmt}"
+    return risks

@@ -1,0 +1,181 @@
+"""Per-layer quantization sensitivity, in dB, on every backend.
+
+For one backend and the validation split of the calibration images, every Keras layer (or
+nested block) gets two numbers, both output PSNR vs the FP32 model's colorization:
+
+* ``only``: only this layer is int8, everything else float (how much damage it does alone);
+* ``all_but``: every other layer is int8, this one float (how much keeping it float saves).
+
+Layers are ranked most sensitive first: those whose float copy recovers output PSNR
+(``all_but`` above all-int8), largest recovery first, then the rest by lowest ``only``.
+The backend's own selective-quantization tool makes the variants (see
+:mod:`edgecolor.quant.backends`); this module only loops and collects.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from edgecolor.quant.backends import QuantBackend, make_backend
+from edgecolor.quant.layers import layer_scopes, top_layers
+from edgecolor.quant.validation import Score, ValidationSet, Validator, keras_infer
+
+MODES = ("only", "all_but")
+TIE_DB = 0.05  # dB: a smaller all_but recovery counts as none (ranked by ``only``)
+
+
+@dataclass
+class LayerSensitivity:
+    """One layer on one backend. PSNR values in dB vs the FP32 model's colorization."""
+
+    layer: str
+    kind: str  # Keras class name ("Conv2D", "Sequential" for a block)
+    only_psnr: float | None = None
+    all_but_psnr: float | None = None
+    all_but_dpsnr: float | None = None  # PSNR loss vs ground truth with this layer float
+    stats: dict = field(default_factory=dict)  # the backend tool's layer-wise numbers
+
+    def to_dict(self) -> dict:
+        """JSON-ready record."""
+        r = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+        return r
+
+
+@dataclass
+class BackendSensitivity:
+    """All layers of one backend, ranked most sensitive first."""
+
+    format: str
+    precision: str
+    method: str
+    tool: str
+    fp32_psnr: float  # FP32 Keras model vs ground truth, dB
+    full: Score  # every layer int8
+    layers: list[LayerSensitivity]
+    seconds: float = 0.0
+
+    def ranking(self) -> list[str]:
+        """Layer names, most sensitive first."""
+        return [s.layer for s in self.layers]
+
+    def to_dict(self) -> dict:
+        """JSON-ready record."""
+        return {"format": self.format, "precision": self.precision, "method": self.method,
+                "tool": self.tool, "fp32_psnr": round(self.fp32_psnr, 3),
+                "full_int8": self.full.to_dict(), "seconds": round(self.seconds, 1),
+                "layers": [s.to_dict() for s in self.layers]}
+
+
+def rank(layers: list[LayerSensitivity], full_psnr: float) -> list[LayerSensitivity]:
+    """Most sensitive first.
+
+    Layers whose float copy recovers more than TIE_DB of output PSNR (all_but vs the all-int8
+    ``full_psnr``) come first, largest gain first; the rest by lowest only-int8 PSNR.
+    """
+    def key(s: LayerSensitivity):
+        gain = (s.all_but_psnr - full_psnr) if s.all_but_psnr is not None else 0.0
+        only = s.only_psnr if s.only_psnr is not None else 1e9
+        return (0, -gain, only) if gain > TIE_DB else (1, only, -gain)
+
+    return sorted(layers, key=key)
+
+
+def analyze_backend(backend: QuantBackend, validator: Validator,
+                    modes: Iterable[str] = MODES, with_stats: bool = True,
+                    progress: Callable[[], None] | None = None) -> BackendSensitivity:
+    """One backend -> its ranked :class:`BackendSensitivity` on the validation images.
+
+    modes: which variants to measure ("only", "all_but"); ``progress()`` is called after
+    each quantized variant (for progress bars). Cost: 1 + len(modes) x layers quantizations.
+    """
+    t0 = time.perf_counter()
+    modes = tuple(modes)
+    names = backend.layers()
+    kinds = {layer.name: type(layer).__name__ for layer in top_layers(backend.model)}
+    full = validator.score(backend.infer_fn(backend.quantize(())))
+    if progress:
+        progress()
+    results = []
+    for name in names:
+        s = LayerSensitivity(name, kinds.get(name, "?"))
+        if "only" in modes:
+            others = [n for n in names if n != name]
+            s.only_psnr = validator.score(backend.infer_fn(backend.quantize(others))
+                                          ).psnr_vs_fp32
+            if progress:
+                progress()
+        if "all_but" in modes:
+            score = validator.score(backend.infer_fn(backend.quantize([name])))
+            s.all_but_psnr, s.all_but_dpsnr = score.psnr_vs_fp32, score.dpsnr
+            if progress:
+                progress()
+        results.append(s)
+    if with_stats:
+        stats = backend.layer_stats(validator.vset.inputs)
+        for s in results:
+            s.stats = stats.get(s.layer, {})
+    return BackendSensitivity(backend.format, backend.precision, backend.method, backend.tool,
+                              validator.fp32_psnr, full, rank(results, full.psnr_vs_fp32),
+                              time.perf_counter() - t0)
+
+
+def variant_count(n_layers: int, modes: Iterable[str] = MODES) -> int:
+    """Quantized variants :func:`analyze_backend` makes for ``n_layers`` layers."""
+    return 1 + len(tuple(modes)) * n_layers
+
+
+@dataclass
+class SensitivityReport:
+    """Sensitivity of one model on several backends, plus the risk checks."""
+
+    model: str
+    input_size: tuple[int, int]
+    validation: dict
+    calibration: dict
+    backends: list[BackendSensitivity]
+    risks: list = field(default_factory=list)  # edgecolor.quant.risks.Risk
+    errors: dict = field(default_factory=dict)  # format -> one-line reason it was skipped
+
+    def to_dict(self) -> dict:
+        """JSON-ready record (what ``edgecolor analyze`` writes)."""
+        return {"model": self.model, "input_size": list(self.input_size),
+                "validation": self.validation, "calibration": self.calibration,
+                "backends": [b.to_dict() for b in self.backends],
+                "risks": [r.to_dict() for r in self.risks], "errors": dict(self.errors)}
+
+
+def analyze(model, spec, calib, model_name: str | None = None,
+            formats: Iterable[tuple[str, str]] = (("tflite", "int8"),),
+            modes: Iterable[str] = MODES, with_stats: bool = True,
+            progress: Callable[[], None] | None = None,
+            on_backend: Callable[[str], None] | None = None) -> SensitivityReport:
+    """Keras model + CalibrationSet -> :class:`SensitivityReport` over ``formats``.
+
+    formats: (format, precision) pairs, e.g. ("onnx", "int8-cpu"). The calibration set's
+    held-out images are the validation split. A backend that fails is recorded in
+    ``errors`` (one line) and the others go on. Risk checks run once on the Keras model.
+    """
+    from edgecolor.formats import get_format
+    from edgecolor.quant.risks import check_risks
+
+    vset = ValidationSet.from_calibration(calib)
+    validator = Validator(vset, keras_infer(model, spec))
+    scopes = layer_scopes(model, spec)
+    report = SensitivityReport(model_name or spec.name, spec.input_size, vset.info(),
+                               calib.info(), [])
+    for fmt, precision in formats:
+        if on_backend:
+            on_backend(f"{fmt}:{precision}")
+        # a method the format lacks (TFLite calibrates min/max only) falls back to minmax
+        method = calib.method if calib.method in get_format(fmt).calib_methods else "minmax"
+        try:
+            backend = make_backend(fmt, model, spec, calib, precision, method, scopes)
+            report.backends.append(analyze_backend(backend, validator, modes, with_stats,
+                                                   progress))
+        except Exception as e:  # one backend failing must not stop the others
+            text = str(e).strip().splitlines()
+            report.errors[f"{fmt}:{precision}"] = f"{type(e).__name__}: {text[0] if text else ''}"
+    report.risks = check_risks(model, spec, calib, report)
+    return report
