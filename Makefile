@@ -28,8 +28,10 @@ test-arm: install
 lint: install
 	$(PY) -m ruff check .
 
-# README command 1: the main job on the bundled model and the bundled samples.
+# README command 1: the main job on the bundled model and the bundled samples: convert for
+# this host's device profile, benchmark every artifact (report in out/benchmark/), colorize.
 demo: install
+	$(EC) benchmark -o out/benchmark
 	$(EC) colorize toolkit/data/samples/eval -o out/ --overwrite
 
 # Headless Chromium for tests/test_camera_browser.py (skipped without it): Debian's package.

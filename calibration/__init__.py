@@ -3,3 +3,21 @@
 The same samples feed every backend (TFLite representative_dataset, NNCF Dataset, ONNX
 Runtime CalibrationDataReader); the set's size, digest and method go into each manifest.
 """
+
+from edgecolor.calibration.ahash import average_hash, hamming
+from edgecolor.calibration.dataset import CALIB_METHODS, CalibrationSet
+from edgecolor.calibration.readers import (
+    nncf_dataset,
+    ort_calibration_reader,
+    tflite_representative_dataset,
+)
+
+__all__ = [
+    "CALIB_METHODS",
+    "CalibrationSet",
+    "average_hash",
+    "hamming",
+    "nncf_dataset",
+    "ort_calibration_reader",
+    "tflite_representative_dataset",
+]

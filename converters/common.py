@@ -67,3 +67,47 @@ def frozen_function(model, spec: ModelSpec):
     )
 
     return convert_variables_to_constants_v2(keras_function(model, spec).get_concrete_function())
+
+
+def upsampling_as_resize(model):
+    """Keras model -> the same function with nearest ``UpSampling2D`` as one resize op.
+
+    Keras 3 exports nearest UpSampling2D as Unsqueeze/Tile/Transpose/Reshape chains. Int8
+    backends cannot carry quantized tensors through that chain (OpenVINO leaves the following
+    convolution in float), and the chain itself costs memory copies. ResizeNearestNeighbor
+    (half-pixel centers, integer factors) gives bit-identical results and maps to TFLite
+    RESIZE_NEAREST_NEIGHBOR and OpenVINO Interpolate. Weights are shared, not copied; a model
+    without such layers (or that cannot be cloned) is returned unchanged.
+    """
+    from edgecolor._tf import import_tf
+
+    tf, keras = import_tf()
+
+    def is_nearest_up(layer) -> bool:
+        return (isinstance(layer, keras.layers.UpSampling2D)
+                and layer.interpolation == "nearest"
+                and layer.data_format == "channels_last")
+
+    if not any(is_nearest_up(layer) for layer in model.layers):
+        return model
+
+    class NearestResize(keras.layers.Layer):
+        def __init__(self, factor, **kw):
+            super().__init__(**kw)
+            self.factor = tuple(factor)
+
+        def call(self, x):
+            size = (x.shape[1] * self.factor[0], x.shape[2] * self.factor[1])
+            return tf.compat.v1.image.resize_nearest_neighbor(
+                x, size, align_corners=False, half_pixel_centers=True)
+
+        def compute_output_shape(self, s):
+            return (s[0], s[1] * self.factor[0], s[2] * self.factor[1], s[3])
+
+    def swap(layer):
+        return NearestResize(layer.size, name=layer.name) if is_nearest_up(layer) else layer
+
+    try:
+        return keras.models.clone_model(model, clone_function=swap)
+    except (ValueError, TypeError):  # subclassed models cannot be cloned layer by layer
+        return model

@@ -44,3 +44,50 @@ def baseline64():
     from edgecolor.zoo import create_model
 
     return create_model("baseline", input_size=64, batch_size=1)
+
+
+@pytest.fixture(scope="session")
+def colorful_baseline64(tmp_path_factory):
+    """(keras.Model, ModelSpec, weights path): baseline 64x64 batch 1 whose output has color.
+
+    The bundled trained weights when present. Otherwise a seeded random init predicts almost
+    gray (ab std ~1 Lab unit), which would make any PSNR vs FP32 meaningless; its last
+    convolution is scaled x20 so ab spreads over ~15 Lab units (std) like a real colorizer.
+    """
+    from edgecolor._tf import import_tf
+    from edgecolor.zoo import create_model, default_weights
+
+    _, keras = import_tf()
+    if default_weights("baseline") is not None:
+        model, spec = create_model("baseline", input_size=64, batch_size=1)
+        return model, spec, default_weights("baseline")
+    keras.utils.set_random_seed(0)
+    model, spec = create_model("baseline", input_size=64, batch_size=1, weights=None)
+    kernel, bias = model.get_layer("ab").get_weights()
+    model.get_layer("ab").set_weights([kernel * 20.0, bias])
+    path = tmp_path_factory.mktemp("weights") / "colorful.weights.h5"
+    model.save_weights(path)
+    return model, spec, path
+
+
+@pytest.fixture(scope="session")
+def two_input64():
+    """(keras.Model, ModelSpec): a small seeded two-input colorizer (converters must loop over
+    spec.inputs): ``l`` 64x64 (L/50-1) and ``l_small`` 32x32 (L/100), ab = 128 * tanh."""
+    from edgecolor._tf import import_tf
+    from edgecolor.spec import InputSpec, ModelSpec, OutputSpec
+
+    _, keras = import_tf()
+    L = keras.layers
+    keras.utils.set_random_seed(1)
+    big = L.Input((64, 64, 1), batch_size=1, name="l")
+    small = L.Input((32, 32, 1), batch_size=1, name="l_small")
+    a = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(big)
+    b = L.Conv2D(8, 3, padding="same", activation="relu")(small)
+    x = L.UpSampling2D()(L.Concatenate()([a, b]))
+    out = L.Conv2D(2, 3, padding="same", activation="tanh",
+                   kernel_initializer=keras.initializers.RandomNormal(stddev=0.5))(x)
+    spec = ModelSpec("two_input", (InputSpec("l", (64, 64), "l/50-1"),
+                                   InputSpec("l_small", (32, 32), "l/100")),
+                     OutputSpec("ab", "ab_tanh", 128.0))
+    return keras.Model([big, small], out, name="two_input"), spec

@@ -1,0 +1,357 @@
+"""Produce a device profile's artifact set: convert, write manifests, quick-check each artifact.
+
+``convert_all`` builds the Keras model once (batch 1, the profile's or ``imgsz`` size), one
+CalibrationSet (its held-out images are never calibrated on), then for every requested
+(format, precision) row of the profile calls the converter named in ``edgecolor.formats``,
+writes the manifest beside the artifact, loads the artifact with its runner and compares its
+output on the held-out images with the Keras FP32 output. A row that fails is reported and
+the others go on. Reused by ``edgecolor convert`` and ``edgecolor benchmark``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+import importlib.metadata
+import math
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgecolor.devices import DeviceProfile, resolve_profile
+from edgecolor.formats import FORMATS, get_format
+
+# quick check: fp32 artifacts must match the raw Keras output; others must keep the colorized
+# image within this PSNR of the FP32 one
+FP32_MAX_ABS_ERR = 1e-3
+MIN_PSNR_DB = 30.0
+VERSIONED = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxsim", "onnxruntime", "openvino",
+             "nncf", "ai-edge-litert", "tflite-runtime", "numpy", "opencv-python-headless",
+             "edgecolor")
+
+
+class ConvertRequestError(ValueError):
+    """The request itself is wrong (unknown target/model/format/precision, bad calib folder)."""
+
+
+@dataclass
+class ArtifactResult:
+    """What happened to one (format, precision) row. Sizes in MB, times in seconds."""
+
+    format: str
+    precision: str
+    name: str
+    path: Path
+    ok: bool = False  # converted, manifest written, loaded by its runner and quick-checked
+    error: str | None = None  # one line when not ok
+    size_mb: float = 0.0
+    seconds: float = 0.0  # conversion time
+    psnr_db: float | None = None  # colorized output vs the Keras FP32 one, held-out images
+    max_abs_err: float | None = None  # of the raw network output vs Keras
+    check_images: int = 0
+    notes: list[str] = field(default_factory=list)
+    trt_problems: list[str] | None = None  # TensorRT readiness (Jetson targets, ONNX rows)
+    converter: Callable | None = field(default=None, repr=False)  # budgeted int8 converter
+
+    def to_dict(self) -> dict:
+        """JSON-ready record (benchmark reports)."""
+        d = dict(self.__dict__)
+        d["path"] = str(self.path)
+        d.pop("converter", None)
+        return d
+
+
+def versions() -> dict:
+    """Installed versions of the converters and runtimes that matter for an artifact."""
+    found = {}
+    for pkg in VERSIONED:
+        try:
+            found[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def host_info() -> dict:
+    """Platform, machine and CPU of the converting host."""
+    from edgecolor.devices import detect
+
+    found = detect()
+    return {"platform": platform.platform(), "machine": platform.machine(), "cpu": found.cpu,
+            "cpu_flags": list(found.flags), "cores": os.cpu_count()}
+
+
+def plan_rows(profile: DeviceProfile, formats: list[str] | None = None,
+              precisions: list[str] | None = None) -> list[tuple[str, str]]:
+    """The profile's (format, precision) rows filtered by ``formats``/``precisions``.
+
+    Raises ConvertRequestError for names the format table does not know or a filter that
+    leaves nothing.
+    """
+    for f in formats or ():
+        if f not in FORMATS:
+            raise ConvertRequestError(f"unknown format {f!r}; choose one of: "
+                                      f"{', '.join(FORMATS)}")
+    known = {p for fmt in FORMATS.values() for p in fmt.precisions}
+    for p in precisions or ():
+        if p not in known:
+            raise ConvertRequestError(f"unknown precision {p!r}; choose one of: "
+                                      f"{', '.join(sorted(known))}")
+    rows = [(f, p) for f, p in profile.artifacts
+            if (not formats or f in formats) and (not precisions or p in precisions)]
+    for f, p in rows:
+        if p not in get_format(f).precisions:
+            raise ConvertRequestError(f"profile {profile.name}: {f} has no precision {p!r}")
+    if not rows:
+        raise ConvertRequestError(
+            f"nothing to convert: target {profile.name} has no artifact matching "
+            f"format {formats or 'any'} / precision {precisions or 'any'} (its artifacts: "
+            f"{', '.join(f'{f}:{p}' for f, p in profile.artifacts)})")
+    return rows
+
+
+def convert_all(model_name: str, target: str | DeviceProfile = "auto",
+                formats: list[str] | None = None, precisions: list[str] | None = None,
+                calib: str | Path | None = None, calib_size: int | None = 200,
+                calib_method: str = "minmax", out_dir: str | Path = "artifacts",
+                weights: str | Path | None = "default", imgsz: int | None = None,
+                threads: int | None = None, opset: int | None = None,
+                width: float | None = None, seed: int = 0,
+                on_start: Callable[[int, int, str], None] | None = None,
+                on_done: Callable[[int, int, ArtifactResult], None] | None = None,
+                max_dpsnr: float | None = None, budget: bool | None = None,
+                ) -> list[ArtifactResult]:
+    """Convert ``model_name`` to every artifact of ``target`` (filtered) -> one result per row.
+
+    target: profile name, "auto" or a DeviceProfile. calib: image folder (None: the bundled
+    samples, with a warning when a precision needs calibration). weights: "default" (bundled
+    if shipped, else random init), None (random init) or a path. imgsz: square input size
+    (default: the profile's, else the model's). threads: converter and quick-check threads.
+    ``on_start(i, n, name)`` / ``on_done(i, n, result)`` report progress.
+
+    Raises ConvertRequestError before any work for a bad request; every per-artifact
+    failure is caught and reported in its result instead.
+    """
+    profile, rows, explicit = _request(model_name, target, formats, precisions, calib_method)
+    from edgecolor.calibration import CalibrationSet
+    from edgecolor.converters.common import ConvertOptions
+    from edgecolor.runtimes.keras import KerasRunner
+    from edgecolor.zoo import create_model, default_weights
+
+    size = imgsz or profile.input_size or None
+    kw = {"width": width} if width else {}
+    try:
+        model, spec = create_model(model_name, input_size=size, weights=weights, batch_size=1,
+                                   **kw)
+    except (ValueError, TypeError) as e:
+        raise ConvertRequestError(str(e).splitlines()[0]) from e
+    if weights == "default":
+        weights_used = str(default_weights(model_name) or "random-init")
+    else:
+        weights_used = str(weights) if weights is not None else "random-init"
+    needs_calib = any(p in get_format(f).calibrated for f, p in rows)
+    if calib is None and not needs_calib:
+        from edgecolor.samples import CALIB_DIR
+
+        calib = CALIB_DIR  # only its held-out image is used, for the quick check
+    try:
+        cs = CalibrationSet.from_folder(calib, spec, size=calib_size, seed=seed,
+                                        method=calib_method)
+    except ValueError as e:
+        raise ConvertRequestError(str(e)) from e
+    reference = KerasRunner.from_model(model, spec)
+    holdout = _holdout(cs, reference)
+    threads = threads or min(profile.default_threads(), os.cpu_count() or 1)
+    common = {
+        "model": model_name, "spec": spec.to_dict(), "weights": weights_used,
+        "model_options": kw, "target": profile.to_dict(), "versions": versions(),
+        "host": host_info(),
+    }
+    out_dir = Path(out_dir)
+    results = []
+    for i, (fmt_name, precision) in enumerate(rows, 1):
+        fmt = get_format(fmt_name)
+        name = fmt.artifact_name(model_name, precision)
+        if on_start:
+            on_start(i, len(rows), name)
+        res = ArtifactResult(fmt_name, precision, name, out_dir / name)
+        method = calib_method
+        if precision in fmt.calibrated and method not in fmt.calib_methods:
+            res.notes.append(f"{fmt_name} cannot calibrate with {method}; used minmax")
+            method = "minmax"
+        options = ConvertOptions(calib=cs if precision in fmt.calibrated else None,
+                                 calib_method=method, threads=threads,
+                                 **({"opset": opset} if opset else {}))
+        dpsnr = _budget_for(res.precision, max_dpsnr, budget, profile, weights_used)
+        if dpsnr is not None:  # int8 within a PSNR budget (edgecolor.quant.budget)
+            from edgecolor.quant.budget import budgeted_converter
+
+            res.converter = budgeted_converter(fmt, dpsnr)
+        _convert_one(res, fmt, model, spec, options, common, explicit)
+        if res.ok:
+            _quick_check(res, holdout, threads)
+        if res.ok and profile.trt_version and fmt_name == "onnx":
+            _trt_check(res, profile.trt_version)
+        results.append(res)
+        if on_done:
+            on_done(i, len(rows), res)
+    return results
+
+
+def _budget_for(precision: str, max_dpsnr: float | None, budget: bool | None,
+                profile: DeviceProfile, weights_used: str) -> float | None:
+    """The PSNR budget (dB) an artifact is converted to, or None for a plain conversion.
+
+    budget True: ``max_dpsnr`` (else the profile's) for int8 rows; False: never; None
+    (default): the profile's ``max_dpsnr`` for int8 rows of trained models (random-init
+    weights have no quality to keep).
+    """
+    from edgecolor.quant.budget import BUDGETED
+
+    if precision not in BUDGETED or budget is False:
+        return None
+    if budget or max_dpsnr is not None:
+        return max_dpsnr if max_dpsnr is not None else profile.max_dpsnr
+    return profile.max_dpsnr if weights_used != "random-init" else None
+
+
+def _request(model_name, target, formats, precisions, calib_method):
+    """Validate everything that needs no TensorFlow -> (profile, rows, explicit formats)."""
+    from edgecolor.calibration import CALIB_METHODS
+    from edgecolor.zoo import get_model_info
+
+    try:
+        profile = target if isinstance(target, DeviceProfile) else resolve_profile(target)
+        get_model_info(model_name)
+    except ValueError as e:
+        raise ConvertRequestError(str(e)) from e
+    if calib_method not in CALIB_METHODS:
+        raise ConvertRequestError(f"unknown calibration method {calib_method!r}; choose one "
+                                  f"of: {', '.join(CALIB_METHODS)}")
+    rows = plan_rows(profile, formats, precisions)
+    explicit = set(formats or ())
+    for f in explicit:
+        fmt = get_format(f)
+        calibrated = [p for g, p in rows if g == f and p in fmt.calibrated]
+        if calibrated and calib_method not in fmt.calib_methods:
+            raise ConvertRequestError(
+                f"{f} cannot calibrate with {calib_method!r} (it supports "
+                f"{', '.join(fmt.calib_methods)}); pass --calib-method "
+                f"{fmt.calib_methods[0]}")
+    return profile, rows, explicit
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"[:300]
+
+
+def _convert_one(res, fmt, model, spec, options, common, explicit) -> None:
+    """Run the converter and write the manifest; errors land in ``res``."""
+    from edgecolor.manifest import write_manifest
+
+    t0 = time.perf_counter()
+    try:
+        convert = res.converter or fmt.load_converter()
+        fields = convert(model, spec, res.precision, res.path, options)
+        res.seconds = time.perf_counter() - t0
+        calib = None
+        if options.calib is not None:
+            calib = options.calib.info()
+            calib["method"] = options.calib_method
+        manifest = {
+            **common, "format": fmt.name, "precision": res.precision,
+            "layout": spec.layout, "calibration": calib,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            **fields,
+        }
+        manifest["notes"] = list(fields.get("notes", [])) + res.notes
+        write_manifest(res.path, manifest)
+        files = [res.path] + [res.path.with_suffix(s) for s in fmt.sidecars]
+        res.size_mb = sum(f.stat().st_size for f in files) / 1e6
+        res.notes = manifest["notes"]
+        res.ok = True
+    except Exception as e:  # one failing format must not stop the others
+        res.seconds = time.perf_counter() - t0
+        res.error = _one_line(e)
+
+
+def _holdout(cs, reference) -> list[tuple[list[np.ndarray], np.ndarray, np.ndarray]]:
+    """Held-out images -> (inputs, Keras raw output, L at model resolution) for quick checks."""
+    from edgecolor.color import lightness
+    from edgecolor.imageio import read_rgb
+
+    h, w = cs.spec.input_size
+    items = []
+    for path, inputs in zip(cs.holdout_paths, cs.holdout, strict=True):
+        l_small = cv2.resize(lightness(read_rgb(path)), (w, h), interpolation=cv2.INTER_AREA)
+        items.append((inputs, reference.infer(inputs), l_small))
+    return items
+
+
+def _quick_check(res: ArtifactResult, holdout, threads: int) -> None:
+    """Load the artifact with its runner, compare with Keras on the held-out images."""
+    from edgecolor.color import combine
+    from edgecolor.runtimes import load_runner
+
+    try:
+        runner = load_runner(res.path, threads=threads)
+        with runner:
+            if not holdout:
+                res.notes.append("no held-out images: quick check skipped")
+                return
+            err, sq, n = 0.0, 0.0, 0
+            for inputs, ref, l_small in holdout:
+                y = runner.infer(inputs)
+                err = max(err, float(np.max(np.abs(y - ref))))
+                rgb = combine(l_small, runner.spec.decode(y)) * 255.0
+                rgb_ref = combine(l_small, runner.spec.decode(ref)) * 255.0
+                sq += float(np.sum((rgb - rgb_ref) ** 2))
+                n += rgb.size
+    except Exception as e:  # reported per artifact
+        res.ok, res.error = False, "quick check: " + _one_line(e)
+        return
+    res.max_abs_err = err
+    res.psnr_db = math.inf if sq == 0 else 10 * math.log10(255.0**2 / (sq / n))
+    res.check_images = len(holdout)
+    if res.precision == "fp32" and err > FP32_MAX_ABS_ERR:
+        res.ok, res.error = False, (f"quick check: fp32 output differs from Keras by {err:.2g} "
+                                    f"(> {FP32_MAX_ABS_ERR:g})")
+    elif res.psnr_db < MIN_PSNR_DB:
+        res.ok, res.error = False, (f"quick check: PSNR {res.psnr_db:.1f} dB vs FP32 "
+                                    f"(< {MIN_PSNR_DB:g} dB)")
+    _store_check(res)
+
+
+def _store_check(res: ArtifactResult) -> None:
+    """Add the quick-check numbers to the manifest (the artifact's sha256 is unchanged)."""
+    import json
+
+    from edgecolor.imageio import atomic_write_bytes
+    from edgecolor.manifest import manifest_path
+
+    path = manifest_path(res.path)
+    data = json.loads(path.read_text())
+    data["quick_check"] = {"images": res.check_images, "max_abs_err": res.max_abs_err,
+                           "psnr_db": None if math.isinf(res.psnr_db) else res.psnr_db,
+                           "ok": res.ok}
+    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+
+
+def _trt_check(res: ArtifactResult, trt_version: str) -> None:
+    """TensorRT readiness of an ONNX artifact (the ONNX half's checker, when installed)."""
+    try:
+        module = importlib.import_module("edgecolor.converters.trt_check")
+    except ImportError:
+        res.notes.append("TensorRT readiness check not available")
+        return
+    try:
+        res.trt_problems = list(module.check_onnx(res.path, trt_version))
+    except Exception as e:  # a checker crash is a finding, not a stop
+        res.trt_problems = [f"check failed: {_one_line(e)}"]

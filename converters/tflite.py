@@ -1,0 +1,137 @@
+"""Keras -> TFLite: fp32, fp16, dynamic-range, full-integer int8 and int16x8.
+
+Starts from the frozen batch-1 function (variables folded, nearest upsampling as one resize
+op). int8 is full-integer with int8 input/output tensors; int16x8 has int16 activations
+(and int16 I/O) with int8 weights. Both are calibrated on the CalibrationSet's samples
+(TFLite's converter calibrates min/max only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from pathlib import Path
+
+from edgecolor.converters.common import ConvertOptions, frozen_function, upsampling_as_resize
+from edgecolor.imageio import atomic_write_bytes
+from edgecolor.spec import ModelSpec
+
+PRECISIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
+CALIBRATED = ("int8", "int16x8")
+
+
+def convert(model, spec: ModelSpec, precision: str, out_path: Path,
+            options: ConvertOptions) -> dict:
+    """Keras model -> ``.tflite`` at ``out_path`` (atomic) -> manifest fields.
+
+    precision: fp32 | fp16 | dynamic | int8 | int16x8 (the last two need ``options.calib``,
+    a CalibrationSet, and ``options.calib_method`` "minmax"). Returns ``inputs``/``outputs``
+    (name, shape, dtype, quant {scale, zero_point} or None) in spec order, ``layout``,
+    ``converter`` and ``notes``.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"tflite: unknown precision {precision!r} ({', '.join(PRECISIONS)})")
+    if precision in CALIBRATED:
+        if options.calib is None:
+            raise ValueError(f"tflite {precision}: needs calibration images (--calib DIR)")
+        if options.calib_method != "minmax":
+            raise ValueError(f"tflite {precision}: calibration method "
+                             f"{options.calib_method!r} is not supported by the TFLite "
+                             "converter (it calibrates min/max); use --calib-method minmax")
+    from edgecolor._tf import _stderr_silenced, import_tf
+
+    tf, _ = import_tf()
+    keras_model = model  # layer names for float_layers are looked up on the user's model
+    rewrite = options.extra.get("upsampling_as_resize", True)
+    if rewrite:
+        model = upsampling_as_resize(model)
+    fn = frozen_function(model, spec)
+    float_layers = list(options.extra.get("float_layers") or []) if precision == "int8" else []
+    with _quiet(), _stderr_silenced():
+        conv = tf.lite.TFLiteConverter.from_concrete_functions([fn])
+        _configure(conv, tf, precision, options)
+        if float_layers:  # selective int8: QuantizationDebugger denylist (edgecolor.quant)
+            from edgecolor.quant.backends import tflite_selective_int8
+
+            data = tflite_selective_int8(conv, keras_model, spec, float_layers)
+        else:
+            data = conv.convert()
+    inputs, outputs = tensor_details(data, spec)
+    atomic_write_bytes(out_path, data)
+    return {
+        "layout": spec.layout,
+        "inputs": inputs,
+        "outputs": outputs,
+        "converter": {"name": "edgecolor.converters.tflite", "tool": "tf.lite.TFLiteConverter",
+                      "optimizations": _describe(precision),
+                      "graph": "frozen, batch 1" + (
+                          ", nearest upsampling as RESIZE_NEAREST_NEIGHBOR" if rewrite else ""),
+                      "float_layers": float_layers},
+        "float_layers": float_layers,
+        "notes": ["selective int8: float I/O, denylisted layers run in float"]
+        if float_layers else [],
+    }
+
+
+def _configure(conv, tf, precision: str, options: ConvertOptions) -> None:
+    """Set the converter's optimization flags for a precision."""
+    from edgecolor.calibration import tflite_representative_dataset
+
+    if precision == "fp32":
+        return
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    if precision == "fp16":
+        conv.target_spec.supported_types = [tf.float16]
+    elif precision == "int8":
+        conv.representative_dataset = tflite_representative_dataset(options.calib)
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+    elif precision == "int16x8":
+        conv.representative_dataset = tflite_representative_dataset(options.calib)
+        conv.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        conv.inference_input_type = tf.int16
+        conv.inference_output_type = tf.int16
+
+
+def _describe(precision: str) -> str:
+    return {
+        "fp32": "none",
+        "fp16": "Optimize.DEFAULT, float16 weights",
+        "dynamic": "Optimize.DEFAULT (int8 weights, float activations)",
+        "int8": "Optimize.DEFAULT, TFLITE_BUILTINS_INT8, int8 I/O",
+        "int16x8": "Optimize.DEFAULT, int16 activations / int8 weights, int16 I/O",
+    }[precision]
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Hide the converter's deprecation and statistics chatter (errors still raise)."""
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        absl.setLevel(level)
+
+
+def tensor_details(data: bytes, spec: ModelSpec) -> tuple[list[dict], list[dict]]:
+    """Flatbuffer bytes -> (inputs in spec order, outputs) as manifest tensor records."""
+    from edgecolor.runtimes.tflite import make_interpreter, match_inputs
+
+    interp = make_interpreter(model_content=data)
+    ins = match_inputs(interp.get_input_details(), [i.name for i in spec.inputs])
+    return [_record(d) for d in ins], [_record(d) for d in interp.get_output_details()]
+
+
+def _record(d: dict) -> dict:
+    scale, zero_point = d["quantization"]
+    quant = {"scale": float(scale), "zero_point": int(zero_point)} if scale else None
+    return {"name": d["name"], "shape": [int(s) for s in d["shape"]],
+            "dtype": d["dtype"].__name__, "quant": quant}
+

@@ -1,0 +1,141 @@
+"""TFLite: every precision converts (real TFLiteConverter) and runs (real interpreter)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgecolor.calibration import CalibrationSet
+from edgecolor.color import combine, lightness
+from edgecolor.converters.common import ConvertOptions
+from edgecolor.imageio import read_rgb
+from edgecolor.metrics import psnr
+from edgecolor.runtimes.tflite import TFLiteRunner, dequantize, make_interpreter, quantize
+
+pytestmark = pytest.mark.slow
+PRECISIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
+MIN_PSNR = {"fp16": 40.0, "dynamic": 35.0, "int8": 30.0, "int16x8": 40.0}
+
+
+def colorized_psnr(spec, ls, ref_raw, out_raw) -> float:
+    """Mean PSNR (dB, 8-bit RGB) of the colorized photos: artifact vs Keras FP32."""
+    return float(np.mean([psnr(combine(l, spec.decode(o)), combine(l, spec.decode(r)))
+                          for l, r, o in zip(ls, ref_raw, out_raw, strict=True)]))
+
+
+@pytest.fixture(scope="module")
+def setup(colorful_baseline64, calib_dir, eval_images):
+    """Model, spec, calibration set and the Keras outputs on the bundled eval photos."""
+    from edgecolor.runtimes.keras import KerasRunner
+
+    model, spec, _ = colorful_baseline64
+    cs = CalibrationSet.from_folder(calib_dir, spec, size=None, holdout=0)
+    ls = [lightness(read_rgb(p)) for p in eval_images]
+    inputs = [spec.make_inputs(l) for l in ls]
+    keras_runner = KerasRunner.from_model(model, spec)
+    ref = [keras_runner.infer(x) for x in inputs]
+    # the bars mean something only if a gray (ab = 0) answer would fail them
+    gray = [np.zeros((1, *spec.input_size, 2), np.float32)] * len(ref)
+    assert colorized_psnr(spec, ls, ref, gray) < 30.0
+    return model, spec, cs, ls, inputs, ref
+
+
+@pytest.fixture(scope="module")
+def artifacts(setup, tmp_path_factory):
+    """precision -> (path, manifest fields) for all five precisions."""
+    from edgecolor.converters.tflite import convert
+
+    model, spec, cs, *_ = setup
+    out = tmp_path_factory.mktemp("tflite")
+    made = {}
+    for prec in PRECISIONS:
+        path = out / f"baseline-tflite-{prec}.tflite"
+        made[prec] = path, convert(model, spec, prec, path, ConvertOptions(calib=cs))
+    return made
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_every_precision_runs_close_to_keras(setup, artifacts, precision):
+    _, spec, _, ls, inputs, ref = setup
+    path, fields = artifacts[precision]
+    with TFLiteRunner(path, spec, fields, threads=1) as runner:
+        outs = [runner.infer(x) for x in inputs]
+    assert outs[0].shape == (1, 64, 64, 2) and outs[0].dtype == np.float32
+    err = max(float(np.max(np.abs(o - r))) for o, r in zip(outs, ref, strict=True))
+    if precision == "fp32":
+        assert err <= 1e-3
+    else:
+        assert colorized_psnr(spec, ls, ref, outs) >= MIN_PSNR[precision]
+        assert err > 0  # really quantized, not a copy of the float model
+
+
+def test_full_integer_io_and_sizes(artifacts):
+    fp32, _ = artifacts["fp32"]
+    path, fields = artifacts["int8"]
+    (inp,), (out,) = fields["inputs"], fields["outputs"]
+    assert inp["dtype"] == "int8" and out["dtype"] == "int8"
+    assert inp["name"] == "l" and inp["shape"] == [1, 64, 64, 1]
+    assert 0 < inp["quant"]["scale"] < 0.02 and -128 <= inp["quant"]["zero_point"] <= 127
+    assert out["quant"]["scale"] == pytest.approx(1 / 128, rel=0.05)  # tanh range
+    assert path.stat().st_size < 0.4 * fp32.stat().st_size
+    i16 = artifacts["int16x8"][1]
+    assert i16["inputs"][0]["dtype"] == "int16" and i16["inputs"][0]["quant"]["zero_point"] == 0
+    assert artifacts["fp16"][1]["inputs"][0]["quant"] is None
+    assert artifacts["dynamic"][0].stat().st_size < 0.4 * fp32.stat().st_size
+
+
+def test_upsampling_exports_as_one_resize(artifacts, setup):
+    from edgecolor.converters.common import upsampling_as_resize
+
+    model, _, _, _, inputs, ref = setup
+    rewritten = upsampling_as_resize(model)
+    assert rewritten is not model
+    np.testing.assert_array_equal(rewritten(inputs[0][0]).numpy(), ref[0])  # bit-identical
+    interp = make_interpreter(model_path=str(artifacts["int8"][0]))
+    ops = [d["op_name"] for d in interp._get_ops_details()]
+    assert ops.count("RESIZE_NEAREST_NEIGHBOR") == 2 and "TILE" not in ops
+
+
+def test_quantize_helpers_clip_and_round_trip():
+    d = {"dtype": np.int8, "quantization": (0.01, -3)}
+    x = np.array([-5.0, -1.0, 0.0, 0.5, 9.0], np.float32)
+    q = quantize(x, d)
+    assert q.dtype == np.int8 and q[0] == -128 and q[-1] == 127 and q[2] == -3
+    np.testing.assert_allclose(dequantize(q, d)[1:4], x[1:4], atol=0.006)
+    f = {"dtype": np.float32, "quantization": (0.0, 0)}
+    assert quantize(x, f) is not None and dequantize(x, f).dtype == np.float32
+
+
+def test_two_input_model_keeps_spec_order(two_input64, calib_dir, eval_images, tmp_path):
+    from edgecolor.converters.tflite import convert
+
+    model, spec = two_input64
+    cs = CalibrationSet.from_folder(calib_dir, spec, size=None, holdout=0)
+    ls = [lightness(read_rgb(p)) for p in eval_images[:3]]
+    inputs = [spec.make_inputs(l) for l in ls]
+    ref = [model([x[0], x[1]]).numpy() for x in inputs]
+    for prec in ("fp32", "int8"):
+        path = tmp_path / f"two-tflite-{prec}.tflite"
+        fields = convert(model, spec, prec, path, ConvertOptions(calib=cs))
+        assert [(t["name"], t["shape"]) for t in fields["inputs"]] == [
+            ("l", [1, 64, 64, 1]), ("l_small", [1, 32, 32, 1])]
+        with TFLiteRunner(path, spec, fields, threads=1) as runner:
+            outs = [runner.infer(x) for x in inputs]
+        if prec == "fp32":
+            assert max(float(np.max(np.abs(o - r))) for o, r in zip(outs, ref, strict=True)) < 1e-3
+        else:
+            assert colorized_psnr(spec, ls, ref, outs) >= 30.0
+
+
+def test_calibrated_precisions_need_data_and_minmax(setup, tmp_path):
+    from edgecolor.converters.tflite import convert
+
+    model, spec, cs, *_ = setup
+    with pytest.raises(ValueError, match="calibration images"):
+        convert(model, spec, "int8", tmp_path / "a.tflite", ConvertOptions())
+    with pytest.raises(ValueError, match="minmax"):
+        convert(model, spec, "int8", tmp_path / "a.tflite",
+                ConvertOptions(calib=cs, calib_method="entropy"))
+    with pytest.raises(ValueError, match="unknown precision"):
+        convert(model, spec, "int4", tmp_path / "a.tflite", ConvertOptions())
+    assert not list(tmp_path.iterdir())  # nothing half-written

@@ -1,0 +1,135 @@
+"""``edgecolor convert``: a zoo model -> a device profile's artifact set, quick-checked."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import click
+
+from edgecolor.calibration.dataset import CALIB_METHODS
+
+# CLI option -> the name the format table's ``args`` uses
+_FORMAT_ARGS = {"imgsz": "imgsz", "calib": "calib", "calib_size": "calib_size",
+                "calib_method": "calib_method", "threads": "threads", "opset": "opset"}
+
+
+@click.command("convert")
+@click.option("--model", default="baseline", show_default=True, help="Zoo model name.")
+@click.option("--weights", type=click.Path(dir_okay=False),
+              help="Weights file (.weights.h5/.keras); default: bundled, else random init.")
+@click.option("--target", default="auto", show_default=True,
+              help="Device profile (see `edgecolor devices`), a profile .toml, or auto.")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for the artifacts and their manifests.")
+@click.option("--format", "formats", multiple=True,
+              help="Only these formats (repeatable): tflite, openvino, onnx.")
+@click.option("--precision", "precisions", multiple=True,
+              help="Only these precisions (repeatable), e.g. int8.")
+@click.option("--calib", type=click.Path(), help="Calibration image folder (deployment domain, "
+              ">= 100 images); default: the bundled samples, with a warning.")
+@click.option("--calib-size", type=int, default=200, show_default=True,
+              help="Calibration images to use (0 = all).")
+@click.option("--calib-method", type=click.Choice(CALIB_METHODS), default="minmax",
+              show_default=True, help="Activation range estimation; formats without it "
+              "(tflite: minmax only) fall back to minmax and say so.")
+@click.option("--imgsz", type=int, help="Square input size; default: the profile's.")
+@click.option("--threads", type=int, help="Threads for conversion and the quick check.")
+@click.option("--width", type=float, help="Model width multiplier (smaller, faster models).")
+@click.option("--opset", type=int, help="ONNX opset (onnx only).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Calibration sampling seed.")
+@click.option("--max-dpsnr", type=click.FloatRange(min=0), metavar="DB",
+              help="int8 quality budget: most PSNR (dB) an int8 artifact may lose vs FP32 on "
+                   "the held-out calibration images; the most sensitive layers stay float "
+                   "until it holds. Default: the target profile's max_dpsnr (trained models).")
+@click.option("--no-budget", is_flag=True, help="Plain int8: no PSNR budget.")
+def command(model, weights, target, out_dir, formats, precisions, calib, calib_size,
+            calib_method, imgsz, threads, width, opset, seed, max_dpsnr, no_budget):
+    """Convert a zoo model to the artifacts a device needs, each with a JSON manifest.
+
+    Every artifact is loaded by its runtime and run on held-out calibration images (never
+    used to calibrate): the summary shows its size, PSNR of the colorized output vs the
+    Keras FP32 model and the max error of the raw output. A failing artifact does not stop
+    the others; the exit status is 1 if any failed, 2 for a bad request.
+
+    \b
+    Example:
+      edgecolor convert --model baseline --target x86-cpu --calib photos/ -o art/
+      edgecolor convert --target rpi4 --format tflite --precision int8 --calib photos/ -o art/
+      edgecolor convert --target jetson-orin-nano --calib photos/ -o art/ --imgsz 224
+      edgecolor convert --format tflite --precision int8 --max-dpsnr 0.3 --calib photos/ -o art/
+    """
+    from edgecolor.converters.run import ConvertRequestError, convert_all
+
+    given = {k for k, v in {"imgsz": imgsz, "calib": calib, "threads": threads,
+                            "opset": opset}.items() if v is not None}
+    try:
+        _check_args(target, list(formats) or None, list(precisions) or None, given)
+        results = convert_all(
+            model, target, formats=list(formats) or None, precisions=list(precisions) or None,
+            calib=calib, calib_size=calib_size or None, calib_method=calib_method,
+            out_dir=out_dir, weights=weights or "default", imgsz=imgsz, threads=threads,
+            opset=opset, width=width, seed=seed, on_start=_start, on_done=_done,
+            max_dpsnr=max_dpsnr,
+            budget=False if no_budget else (True if max_dpsnr is not None else None))
+    except ConvertRequestError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    click.echo(summary_table(results))
+    sys.exit(0 if all(r.ok for r in results) else 1)
+
+
+def _check_args(target, formats, precisions, given: set[str]) -> None:
+    """Options no selected format accepts are an error (e.g. --opset with tflite only)."""
+    from edgecolor.converters.run import ConvertRequestError, plan_rows
+    from edgecolor.devices import resolve_profile
+    from edgecolor.formats import get_format
+
+    try:
+        rows = plan_rows(resolve_profile(target), formats, precisions)
+    except ValueError as e:
+        raise ConvertRequestError(str(e)) from e
+    selected = {get_format(f) for f, _ in rows}
+    for opt in given:
+        if not any(_FORMAT_ARGS[opt] in f.args for f in selected):
+            raise ConvertRequestError(
+                f"--{opt.replace('_', '-')} does not apply to "
+                f"{', '.join(sorted(f.name for f in selected))}; drop it")
+
+
+def _start(i: int, n: int, name: str) -> None:
+    click.echo(f"[{i}/{n}] {name} ...", nl=False, err=True)
+
+
+def _done(i: int, n: int, r) -> None:
+    status = "ok" if r.ok else "FAILED"
+    click.echo(f" {status} ({r.seconds:.1f} s)", err=True)
+
+
+def _fmt(x: float | None, spec: str) -> str:
+    if x is None:
+        return "-"
+    if math.isinf(x):
+        return "inf"
+    return format(x, spec)
+
+
+def summary_table(results) -> str:
+    """ArtifactResults -> the summary: artifact, MB, status, PSNR, max error, time, notes."""
+    w = max([len("artifact")] + [len(r.name) for r in results])
+    lines = [f"{'artifact':<{w}}  {'MB':>6}  ok  {'PSNR dB':>7}  {'max|err|':>8}  "
+             f"{'conv s':>6}  note"]
+    for r in results:
+        note = r.error or "; ".join(r.notes)
+        mark = "✅" if r.ok else "❌"
+        lines.append(f"{r.name:<{w}}  {r.size_mb:>6.2f}  {mark}  {_fmt(r.psnr_db, '7.1f'):>7}  "
+                     f"{_fmt(r.max_abs_err, '8.2g'):>8}  {r.seconds:>6.1f}  {note}")
+    for r in results:
+        if r.trt_problems is not None:
+            verdict = ("ready" if not r.trt_problems
+                       else f"{len(r.trt_problems)} problem(s): " + "; ".join(r.trt_problems))
+            lines.append(f"TensorRT check {r.name}: {verdict}")
+    ok = sum(r.ok for r in results)
+    lines.append(f"{ok}/{len(results)} artifacts ok"
+                 + (f" in {results[0].path.parent}/" if results else ""))
+    return "\n".join(lines)
