@@ -168,6 +168,7 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
     reference = KerasRunner.from_model(model, spec)
     holdout = _holdout(cs, reference)
     threads = threads or min(profile.default_threads(), os.cpu_count() or 1)
+    opset = opset or profile.onnx_opset
     common = {
         "model": model_name, "spec": spec.to_dict(), "weights": weights_used,
         "model_options": kw, "target": profile.to_dict(), "versions": versions(),

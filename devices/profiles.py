@@ -34,6 +34,7 @@ class DeviceProfile:
     max_dpsnr: float = 0.3
     trt_version: str | None = None
     jetpack: str | None = None
+    onnx_opset: int | None = None  # highest ONNX opset the device's parser takes (TensorRT 8.2: 13)
     notes: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -46,11 +47,12 @@ class DeviceProfile:
         return {"name": self.name, "arch": self.arch, "cpu": self.cpu,
                 "runtimes": list(self.runtimes), "threads": self.threads,
                 "input_size": self.input_size, "max_dpsnr": self.max_dpsnr,
-                "trt_version": self.trt_version, "jetpack": self.jetpack}
+                "trt_version": self.trt_version, "jetpack": self.jetpack,
+                "onnx_opset": self.onnx_opset}
 
 
 _KNOWN = {"name", "description", "arch", "cpu", "runtimes", "artifacts", "threads",
-          "input_size", "max_dpsnr", "trt_version", "jetpack", "notes"}
+          "input_size", "max_dpsnr", "trt_version", "jetpack", "onnx_opset", "notes"}
 
 
 def _parse(path: Path) -> DeviceProfile:
@@ -74,6 +76,7 @@ def _parse(path: Path) -> DeviceProfile:
         max_dpsnr=float(d.get("max_dpsnr", 0.3)),
         trt_version=str(d["trt_version"]) if "trt_version" in d else None,
         jetpack=str(d["jetpack"]) if "jetpack" in d else None,
+        onnx_opset=int(d["onnx_opset"]) if "onnx_opset" in d else None,
         notes=d.get("notes", ""), extra={k: v for k, v in d.items() if k not in _KNOWN},
     )
 

@@ -117,3 +117,18 @@ def test_devices_command_marks_the_detected_board(tmp_path, monkeypatch):
     assert len(marked) == 1 and marked[0].split()[1] == "rpi4"
     assert "jetson-orin-nano" in result.output and "TensorRT 8.6" in result.output
     assert "detected: rpi4" in result.output
+
+
+def test_jetson_nano_profile_exports_onnx_at_the_opset_tensorrt_82_parses(tmp_path, calib_dir):
+    import onnx
+
+    from edgecolor.converters.run import convert_all
+    from edgecolor.devices import load_profile
+
+    assert load_profile("jetson-nano").onnx_opset == 13
+    (res,) = convert_all("baseline", "jetson-nano", formats=["onnx"], precisions=["fp32"],
+                         calib=calib_dir, out_dir=tmp_path, imgsz=64, width=0.25)
+    assert res.ok, res.error
+    opsets = {o.domain: o.version for o in onnx.load(res.path).opset_import}
+    assert opsets.get("", opsets.get("ai.onnx")) == 13
+    assert res.trt_problems == []
