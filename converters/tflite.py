@@ -8,9 +8,6 @@ op). int8 is full-integer with int8 input/output tensors; int16x8 has int16 acti
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import warnings
 from pathlib import Path
 
 from edgecolor.converters.common import ConvertOptions, frozen_function, upsampling_as_resize
@@ -39,7 +36,7 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
             raise ValueError(f"tflite {precision}: calibration method "
                              f"{options.calib_method!r} is not supported by the TFLite "
                              "converter (it calibrates min/max); use --calib-method minmax")
-    from edgecolor._tf import _stderr_silenced, import_tf
+    from edgecolor._tf import import_tf, quiet_converter
 
     tf, _ = import_tf()
     keras_model = model  # layer names for float_layers are looked up on the user's model
@@ -48,7 +45,7 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
         model = upsampling_as_resize(model)
     fn = frozen_function(model, spec)
     float_layers = list(options.extra.get("float_layers") or []) if precision == "int8" else []
-    with _quiet(), _stderr_silenced():
+    with quiet_converter():
         conv = tf.lite.TFLiteConverter.from_concrete_functions([fn])
         _configure(conv, tf, precision, options)
         if float_layers:  # selective int8: QuantizationDebugger denylist (edgecolor.quant)
@@ -104,20 +101,6 @@ def _describe(precision: str) -> str:
         "int8": "Optimize.DEFAULT, TFLITE_BUILTINS_INT8, int8 I/O",
         "int16x8": "Optimize.DEFAULT, int16 activations / int8 weights, int16 I/O",
     }[precision]
-
-
-@contextlib.contextmanager
-def _quiet():
-    """Hide the converter's deprecation and statistics chatter (errors still raise)."""
-    absl = logging.getLogger("absl")
-    level = absl.level
-    absl.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        absl.setLevel(level)
 
 
 def tensor_details(data: bytes, spec: ModelSpec) -> tuple[list[dict], list[dict]]:

@@ -91,3 +91,27 @@ def two_input64():
                                    InputSpec("l_small", (32, 32), "l/100")),
                      OutputSpec("ab", "ab_tanh", 128.0))
     return keras.Model([big, small], out, name="two_input"), spec
+
+
+@pytest.fixture(scope="session")
+def convert_setup(colorful_baseline64, calib_dir, eval_images):
+    """(model, spec, calibration set, L of the eval photos, their inputs, Keras outputs).
+
+    Asserts that an all-gray answer scores < 30 dB, so the int8 bars of 30 dB mean something.
+    """
+    from checks import colorized_psnr
+
+    from edgecolor.calibration import CalibrationSet
+    from edgecolor.color import lightness
+    from edgecolor.imageio import read_rgb
+    from edgecolor.runtimes.keras import KerasRunner
+
+    model, spec, _ = colorful_baseline64
+    cs = CalibrationSet.from_folder(calib_dir, spec, size=None, holdout=0)
+    ls = [lightness(read_rgb(p)) for p in eval_images]
+    inputs = [spec.make_inputs(l) for l in ls]
+    keras_runner = KerasRunner.from_model(model, spec)
+    ref = [keras_runner.infer(x) for x in inputs]
+    gray = [np.zeros((1, *spec.input_size, 2), np.float32)] * len(ref)
+    assert colorized_psnr(spec, ls, ref, gray) < 30.0
+    return model, spec, cs, ls, inputs, ref

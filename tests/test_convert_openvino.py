@@ -6,45 +6,23 @@ import platform
 
 import numpy as np
 import pytest
+from checks import colorized_psnr  # noqa: E402
 
 from edgecolor.calibration import CalibrationSet
-from edgecolor.color import combine, lightness
+from edgecolor.color import lightness
 from edgecolor.converters.common import ConvertOptions
 from edgecolor.imageio import read_rgb
-from edgecolor.metrics import psnr
 from edgecolor.runtimes.openvino import OpenVINORunner
 
 pytestmark = pytest.mark.slow
 PRECISIONS = ("fp32", "fp16", "int8")
 
 
-def colorized_psnr(spec, ls, ref_raw, out_raw) -> float:
-    """Mean PSNR (dB, 8-bit RGB) of the colorized photos: artifact vs Keras FP32."""
-    return float(np.mean([psnr(combine(l, spec.decode(o)), combine(l, spec.decode(r)))
-                          for l, r, o in zip(ls, ref_raw, out_raw, strict=True)]))
-
-
 @pytest.fixture(scope="module")
-def setup(colorful_baseline64, calib_dir, eval_images):
-    from edgecolor.runtimes.keras import KerasRunner
-
-    model, spec, _ = colorful_baseline64
-    cs = CalibrationSet.from_folder(calib_dir, spec, size=None, holdout=0)
-    ls = [lightness(read_rgb(p)) for p in eval_images]
-    inputs = [spec.make_inputs(l) for l in ls]
-    keras_runner = KerasRunner.from_model(model, spec)
-    ref = [keras_runner.infer(x) for x in inputs]
-    # the bars mean something only if a gray (ab = 0) answer would fail them
-    gray = [np.zeros((1, *spec.input_size, 2), np.float32)] * len(ref)
-    assert colorized_psnr(spec, ls, ref, gray) < 30.0
-    return model, spec, cs, ls, inputs, ref
-
-
-@pytest.fixture(scope="module")
-def artifacts(setup, tmp_path_factory):
+def artifacts(convert_setup, tmp_path_factory):
     from edgecolor.converters.openvino import convert
 
-    model, spec, cs, *_ = setup
+    model, spec, cs, *_ = convert_setup
     out = tmp_path_factory.mktemp("openvino")
     made = {}
     for prec in PRECISIONS:
@@ -54,8 +32,8 @@ def artifacts(setup, tmp_path_factory):
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
-def test_every_precision_runs_close_to_keras(setup, artifacts, precision):
-    _, spec, _, ls, inputs, ref = setup
+def test_every_precision_runs_close_to_keras(convert_setup, artifacts, precision):
+    _, spec, _, ls, inputs, ref = convert_setup
     path, fields = artifacts[precision]
     assert path.with_suffix(".bin").is_file()
     with OpenVINORunner(path, spec, fields, threads=1) as runner:
@@ -69,11 +47,11 @@ def test_every_precision_runs_close_to_keras(setup, artifacts, precision):
         assert err > 0
 
 
-def test_fp32_really_runs_in_fp32(setup, artifacts):
+def test_fp32_really_runs_in_fp32(convert_setup, artifacts):
     """Without the hint, AMX/BF16 CPUs run an FP32 IR in bf16."""
     import openvino as ov
 
-    _, spec, *_ = setup
+    _, spec, *_ = convert_setup
     path, fields = artifacts["fp32"]
     assert fields["inference_precision"] == "f32"
     with OpenVINORunner(path, spec, fields, threads=1) as runner:
@@ -104,10 +82,10 @@ def test_int8_ir_quantizes_every_convolution(artifacts):
 
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
                     reason="int8 kernel names are those of the x86 CPU plugin")
-def test_int8_runs_int8_kernels_on_x86(setup, artifacts):
+def test_int8_runs_int8_kernels_on_x86(convert_setup, artifacts):
     import openvino as ov
 
-    _, spec, _, _, inputs, _ = setup
+    _, spec, _, _, inputs, _ = convert_setup
     path, fields = artifacts["int8"]
     runner = OpenVINORunner(path, spec, fields, threads=1)
     core = ov.Core()
@@ -119,10 +97,10 @@ def test_int8_runs_int8_kernels_on_x86(setup, artifacts):
     assert len(kernels) == 8 and all("i8" in k.lower() for k in kernels), kernels
 
 
-def test_percentile_calibration_and_unsupported_method(setup, tmp_path):
+def test_percentile_calibration_and_unsupported_method(convert_setup, tmp_path):
     from edgecolor.converters.openvino import convert
 
-    model, spec, cs, ls, inputs, ref = setup
+    model, spec, cs, ls, inputs, ref = convert_setup
     path = tmp_path / "p.xml"
     fields = convert(model, spec, "int8", path, ConvertOptions(calib=cs,
                                                                calib_method="percentile"))
@@ -157,8 +135,8 @@ def test_two_input_model(two_input64, calib_dir, eval_images, tmp_path):
             assert colorized_psnr(spec, ls, ref, outs) >= 30.0
 
 
-def test_missing_device_is_a_clear_error(setup, artifacts):
-    _, spec, *_ = setup
+def test_missing_device_is_a_clear_error(convert_setup, artifacts):
+    _, spec, *_ = convert_setup
     path, fields = artifacts["fp16"]
     runner = OpenVINORunner(path, spec, fields, device="NPU")
     import openvino as ov

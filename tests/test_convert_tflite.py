@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from checks import colorized_psnr  # noqa: E402
 
 from edgecolor.calibration import CalibrationSet
-from edgecolor.color import combine, lightness
+from edgecolor.color import lightness
 from edgecolor.converters.common import ConvertOptions
 from edgecolor.imageio import read_rgb
-from edgecolor.metrics import psnr
 from edgecolor.runtimes.tflite import TFLiteRunner, dequantize, make_interpreter, quantize
 
 pytestmark = pytest.mark.slow
@@ -17,35 +17,12 @@ PRECISIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 MIN_PSNR = {"fp16": 40.0, "dynamic": 35.0, "int8": 30.0, "int16x8": 40.0}
 
 
-def colorized_psnr(spec, ls, ref_raw, out_raw) -> float:
-    """Mean PSNR (dB, 8-bit RGB) of the colorized photos: artifact vs Keras FP32."""
-    return float(np.mean([psnr(combine(l, spec.decode(o)), combine(l, spec.decode(r)))
-                          for l, r, o in zip(ls, ref_raw, out_raw, strict=True)]))
-
-
 @pytest.fixture(scope="module")
-def setup(colorful_baseline64, calib_dir, eval_images):
-    """Model, spec, calibration set and the Keras outputs on the bundled eval photos."""
-    from edgecolor.runtimes.keras import KerasRunner
-
-    model, spec, _ = colorful_baseline64
-    cs = CalibrationSet.from_folder(calib_dir, spec, size=None, holdout=0)
-    ls = [lightness(read_rgb(p)) for p in eval_images]
-    inputs = [spec.make_inputs(l) for l in ls]
-    keras_runner = KerasRunner.from_model(model, spec)
-    ref = [keras_runner.infer(x) for x in inputs]
-    # the bars mean something only if a gray (ab = 0) answer would fail them
-    gray = [np.zeros((1, *spec.input_size, 2), np.float32)] * len(ref)
-    assert colorized_psnr(spec, ls, ref, gray) < 30.0
-    return model, spec, cs, ls, inputs, ref
-
-
-@pytest.fixture(scope="module")
-def artifacts(setup, tmp_path_factory):
+def artifacts(convert_setup, tmp_path_factory):
     """precision -> (path, manifest fields) for all five precisions."""
     from edgecolor.converters.tflite import convert
 
-    model, spec, cs, *_ = setup
+    model, spec, cs, *_ = convert_setup
     out = tmp_path_factory.mktemp("tflite")
     made = {}
     for prec in PRECISIONS:
@@ -55,8 +32,8 @@ def artifacts(setup, tmp_path_factory):
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
-def test_every_precision_runs_close_to_keras(setup, artifacts, precision):
-    _, spec, _, ls, inputs, ref = setup
+def test_every_precision_runs_close_to_keras(convert_setup, artifacts, precision):
+    _, spec, _, ls, inputs, ref = convert_setup
     path, fields = artifacts[precision]
     with TFLiteRunner(path, spec, fields, threads=1) as runner:
         outs = [runner.infer(x) for x in inputs]
@@ -84,10 +61,10 @@ def test_full_integer_io_and_sizes(artifacts):
     assert artifacts["dynamic"][0].stat().st_size < 0.4 * fp32.stat().st_size
 
 
-def test_upsampling_exports_as_one_resize(artifacts, setup):
+def test_upsampling_exports_as_one_resize(artifacts, convert_setup):
     from edgecolor.converters.common import upsampling_as_resize
 
-    model, _, _, _, inputs, ref = setup
+    model, _, _, _, inputs, ref = convert_setup
     rewritten = upsampling_as_resize(model)
     assert rewritten is not model
     np.testing.assert_array_equal(rewritten(inputs[0][0]).numpy(), ref[0])  # bit-identical
@@ -127,10 +104,10 @@ def test_two_input_model_keeps_spec_order(two_input64, calib_dir, eval_images, t
             assert colorized_psnr(spec, ls, ref, outs) >= 30.0
 
 
-def test_calibrated_precisions_need_data_and_minmax(setup, tmp_path):
+def test_calibrated_precisions_need_data_and_minmax(convert_setup, tmp_path):
     from edgecolor.converters.tflite import convert
 
-    model, spec, cs, *_ = setup
+    model, spec, cs, *_ = convert_setup
     with pytest.raises(ValueError, match="calibration images"):
         convert(model, spec, "int8", tmp_path / "a.tflite", ConvertOptions())
     with pytest.raises(ValueError, match="minmax"):

@@ -49,3 +49,20 @@ def import_tf():
 
     tf.get_logger().setLevel("ERROR")
     return tf, keras
+
+
+@contextlib.contextmanager
+def quiet_converter():
+    """Silence TensorFlow converters' absl/warnings chatter and C++ stderr (errors still raise)."""
+    import logging
+    import warnings
+
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), _stderr_silenced():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        absl.setLevel(level)

@@ -20,15 +20,14 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import logging
 import math
 import tempfile
-import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 
+from edgecolor._tf import quiet_converter
 from edgecolor.quant import layers as layer_map
 from edgecolor.spec import ModelSpec
 
@@ -77,22 +76,6 @@ class QuantBackend:
         return {}
 
 
-@contextlib.contextmanager
-def _quiet():
-    """Silence converter warnings/absl chatter (errors still raise)."""
-    from edgecolor._tf import _stderr_silenced
-
-    absl = logging.getLogger("absl")
-    level = absl.level
-    absl.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), _stderr_silenced():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        absl.setLevel(level)
-
-
 class TFLiteBackend(QuantBackend):
     """TFLite int8 via the QuantizationDebugger (float I/O; denylisted ops run in float)."""
 
@@ -112,7 +95,7 @@ class TFLiteBackend(QuantBackend):
         self._tf = tf
         fn = frozen_function(upsampling_as_resize(model), spec)
         self._debug_samples = [list(s) for s in (calib.holdout or calib.samples)]
-        with _quiet():  # calibrates once; every variant re-quantizes the calibrated model
+        with quiet_converter():  # calibrates once; every variant re-quantizes the calibrated model
             converter = tf.lite.TFLiteConverter.from_concrete_functions([fn])
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.representative_dataset = tflite_representative_dataset(calib)
@@ -127,7 +110,7 @@ class TFLiteBackend(QuantBackend):
 
     def quantize(self, float_layers=()):
         nodes = self.nodes_for(float_layers)
-        with _quiet():
+        with quiet_converter():
             self._debugger.options = self._tf.lite.experimental.QuantizationDebugOptions(
                 denylisted_nodes=nodes or None)
             return self._debugger.get_nondebug_quantized_model()
@@ -150,7 +133,7 @@ class TFLiteBackend(QuantBackend):
 
     def layer_stats(self, samples):
         self._debug_samples = [list(s) for s in samples]
-        with _quiet():
+        with quiet_converter():
             self._debugger.options = self._tf.lite.experimental.QuantizationDebugOptions()
             self._debugger.run()
             dump = io.StringIO()
