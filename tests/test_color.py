@@ -78,3 +78,12 @@ def test_chroma_of_gray_is_zero_and_of_red_is_large():
     red = np.zeros((4, 4, 3), np.uint8)
     red[..., 0] = 255
     assert color.chroma(red) > 100
+
+
+def test_8bit_lightness_table_path_equals_the_float_path(rng):
+    rgb = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    exact = color.rgb_to_lab(rgb.astype(np.float32) / 255.0)[..., 0]
+    assert np.abs(color.lightness(rgb) - exact).max() < 1e-3
+    gray = rgb[..., 0]
+    exact_gray = color.rgb_to_lab(np.repeat(gray[..., None], 3, -1) / np.float32(255))[..., 0]
+    assert np.abs(color.lightness(gray) - exact_gray).max() < 1e-3
