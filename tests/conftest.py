@@ -1,4 +1,4 @@
-"""Shared fixtures. Tests never read ../shared: they use the bundled samples or make images."""
+"""Shared fixtures. Tests use the bundled samples or images they make, never outside data."""
 
 from __future__ import annotations
 

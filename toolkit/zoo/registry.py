@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from edgecolor.spec import ModelSpec
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+HOME_ENV = "EDGECOLOR_HOME"  # the user's edgecolor folder; default ~/.cache/edgecolor
 
 # Modules that register builders; imported on first use of the registry.
 _BUILDER_MODULES = (
@@ -66,12 +68,34 @@ def get_model_info(name: str) -> ModelInfo:
     return _REGISTRY[name]
 
 
-def default_weights(name: str) -> Path | None:
-    """Path of the bundled weights of ``name``, or None if it ships none."""
+def weights_cache_dir() -> Path:
+    """Folder of trained weights that do not ship in git: ``$EDGECOLOR_HOME/weights``
+    (default ``~/.cache/edgecolor/weights``); holds ``<name>.weights.h5`` + ``<name>.card.*``."""
+    home = os.environ.get(HOME_ENV)
+    return (Path(home).expanduser() if home else Path.home() / ".cache" / "edgecolor") / "weights"
+
+
+def bundled_default(name: str) -> Path | None:
+    """Path of the default weights that ship with ``name`` (in git), or None."""
     info = get_model_info(name)
     if info.weights and (WEIGHTS_DIR / info.weights).is_file():
         return WEIGHTS_DIR / info.weights
     return None
+
+
+def cached_weights(name: str) -> Path:
+    """Where ``train --install`` puts the weights of ``name``: ``<cache>/<name>.weights.h5``."""
+    return weights_cache_dir() / f"{name}.weights.h5"
+
+
+def default_weights(name: str) -> Path | None:
+    """The paper-width weights of ``name``: bundled if it ships them, else the cached
+    ``<cache>/<name>.weights.h5`` (see :func:`weights_cache_dir`) if present, else None."""
+    bundled = bundled_default(name)
+    if bundled is not None:
+        return bundled
+    cached = cached_weights(name)
+    return cached if cached.is_file() else None
 
 
 def bundled_weights(name: str, variant: str) -> Path:
@@ -108,8 +132,9 @@ def create_model(name: str, input_size: tuple[int, int] | int | None = None,
                  weights: str | Path | None = "default", batch_size: int | None = None, **kw):
     """Build model ``name`` -> ``(keras.Model, ModelSpec)``.
 
-    input_size: (H, W) or an int; None = the paper's size. weights: "default" loads the
-    bundled weights when the model ships them (else random init), None = random init, or a
+    input_size: (H, W) or an int; None = the paper's size. weights: "default" loads
+    :func:`default_weights` (bundled, else cached; at width 1 only; else random init),
+    None = random init, or a
     path to a ``.weights.h5`` / ``.keras`` file, or the name of a bundled weight set
     (e.g. "faces" -> ``zoo/weights/<name>-faces.weights.h5``). batch_size fixes the batch dimension
     (converters use 1). Extra keywords go to the builder (e.g. ``width=0.25``).
@@ -121,7 +146,7 @@ def create_model(name: str, input_size: tuple[int, int] | int | None = None,
         kw["input_size"] = tuple(input_size)
     model, spec = info.build(batch_size=batch_size, **kw)
     if weights == "default":
-        # bundled weights exist for the paper-width model only
+        # bundled / cached default weights exist for the paper-width model only
         weights = default_weights(name) if kw.get("width", 1.0) == 1.0 else None
     elif _is_variant(weights):
         weights = bundled_weights(name, weights)
