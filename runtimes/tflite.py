@@ -38,11 +38,11 @@ def _interpreter_class():
 def make_interpreter(model_path: str | None = None, model_content: bytes | None = None,
                      num_threads: int | None = None):
     """A TFLite Interpreter (tensors allocated) for a file or flatbuffer bytes."""
-    from edgecolor._tf import _stderr_silenced  # (no TensorFlow import)
+    from edgecolor._tf import stderr_silenced  # (no TensorFlow import)
 
     cls = _interpreter_class()
     kw = {"model_path": model_path} if model_path else {"model_content": model_content}
-    with _stderr_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+    with stderr_silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
         interp = cls(**kw, num_threads=num_threads)
         interp.allocate_tensors()
     return interp

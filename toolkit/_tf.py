@@ -16,7 +16,7 @@ def quiet_tf_env() -> None:
 
 
 @contextlib.contextmanager
-def _stderr_silenced():
+def stderr_silenced():
     """Silence fd 2 (C++ logs written before absl is initialised ignore every env variable)."""
     try:
         saved = os.dup(2)
@@ -38,7 +38,7 @@ def import_tf():
     """-> (tensorflow, keras) with logging silenced; a clear error if TensorFlow is missing."""
     quiet_tf_env()
     try:
-        with _stderr_silenced():
+        with stderr_silenced():
             import tensorflow as tf
     except ImportError as e:  # pragma: no cover - depends on the install
         raise RuntimeError(
@@ -61,7 +61,7 @@ def quiet_converter():
     level = absl.level
     absl.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), _stderr_silenced():
+        with warnings.catch_warnings(), stderr_silenced():
             warnings.simplefilter("ignore")
             yield
     finally:
