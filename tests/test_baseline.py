@@ -34,3 +34,10 @@ def test_weights_that_do_not_fit_give_a_clear_error(tmp_path):
     small.save_weights(path)
     with pytest.raises(ValueError, match="half.weights.h5"):
         create_model("baseline", input_size=32, weights=path)
+
+
+def test_a_file_that_is_not_keras_weights_is_named(tmp_path):
+    path = tmp_path / "notes.weights.h5"
+    path.write_text("not weights\n")
+    with pytest.raises(ValueError, match="notes.weights.h5: not a Keras weights file"):
+        create_model("baseline", input_size=32, weights=path)

@@ -155,6 +155,15 @@ def create_model(name: str, input_size: tuple[int, int] | int | None = None,
     return model, spec
 
 
+def _looks_like_keras_file(path: Path) -> bool:
+    """HDF5 signature (.weights.h5 / legacy .h5) or a zip archive (.keras)."""
+    import zipfile
+
+    with open(path, "rb") as f:
+        head = f.read(8)
+    return head == b"\x89HDF\r\n\x1a\n" or zipfile.is_zipfile(path)
+
+
 def load_weights(model, path: str | Path) -> None:
     """Load weights into ``model`` from ``.weights.h5`` or a whole ``.keras`` file.
 
@@ -163,6 +172,9 @@ def load_weights(model, path: str | Path) -> None:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: weights file not found (check --weights)")
+    if not _looks_like_keras_file(path):
+        raise ValueError(f"{path}: not a Keras weights file (expected a .weights.h5 or .keras "
+                         "saved by Keras, e.g. by `edgecolor train` or `edgecolor import-caffe`)")
     try:
         if path.suffix == ".keras":
             from edgecolor._tf import import_tf
