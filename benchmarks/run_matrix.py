@@ -9,12 +9,21 @@ FP32 ONNX and a default ONNX Runtime session on the FP32 ONNX, so the table stat
 as ratios measured side by side. Models without trained weights run with random weights:
 their speed is real, their quality columns say "untrained".
 
+Heavy models ship no weights in git; ``edgecolor train --install`` puts trained weights in the
+weights cache ($EDGECOLOR_HOME/weights, default ~/.cache/edgecolor/weights), where the zoo
+finds them. ``--train-missing MINUTES`` first trains every model that has none with a fixed
+budget (the TRAIN_* constants below: ../shared/datasets/imagenet, train role, 5% held out; 128 px
+crops; batch 16; seed 0; at most MINUTES of wall time and TRAIN_EPOCHS epochs) and installs
+it. The results file states each trained model's budget (minutes, epochs, images) from its
+model card.
+
 Calibration: ../shared/datasets/bsd100 (calibration role); evaluation: kodak24 + mcmaster18
 (eval role), when ../shared exists; else the bundled samples. Writes
 benchmarks/results/<host-kind>.md and .json (the command is on the first lines).
 
 Usage (development; never in tests):
     nice -n 10 python benchmarks/run_matrix.py --models baseline
+    nice -n 10 python benchmarks/run_matrix.py --models pix2pix-mobilenetv2-lab --train-missing 60
     python benchmarks/run_matrix.py --models baseline --formats tflite,openvino --runs 50
 """
 
@@ -34,6 +43,9 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "datasets"
 QUALITY_KEYS = ("mse", "psnr_db", "dpsnr_db", "psnr_vs_fp32_db")
 # (header, key of the alternative row whose AIT is divided by the row's AIT)
+TRAIN_EPOCHS = 200  # epoch cap of --train-missing; the minutes budget normally stops first
+TRAIN_IMGSZ = 128
+TRAIN_IMAGES = SHARED / "imagenet"  # train role
 RATIOS = (("× Keras predict", "keras-predict"), ("× ORT FP32 default", "ort-default"),
           ("× OpenCV DNN", "opencv-dnn"))
 
@@ -68,6 +80,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="only rewrite the .md beside this results .json (no measuring)")
     p.add_argument("--no-alternatives", action="store_true",
                    help="skip Keras predict / OpenCV DNN / ORT default")
+    p.add_argument("--train-missing", type=float, metavar="MINUTES",
+                   help="first train (and install into the weights cache) every model without "
+                        f"weights: {TRAIN_IMAGES.name}/, {TRAIN_IMGSZ} px crops, at most "
+                        f"MINUTES and {TRAIN_EPOCHS} epochs each")
     return p.parse_args(argv)
 
 
@@ -78,6 +94,47 @@ def default_sets(args) -> tuple[Path, list[Path]]:
     calib = args.calib or (SHARED / "bsd100" if (SHARED / "bsd100").is_dir() else CALIB_DIR)
     shared_eval = [SHARED / n for n in ("kodak24", "mcmaster18") if (SHARED / n).is_dir()]
     return calib, list(args.images or shared_eval or [EVAL_DIR])
+
+
+def train_missing(model: str, minutes: float) -> int:
+    """Train ``model`` with the fixed budget and install it -> the trainer's exit status.
+
+    The run folder is ``$EDGECOLOR_HOME/runs/<model>/``: an interrupted run resumes there
+    (its wall time counts against the same budget).
+    """
+    import os
+    import subprocess
+
+    from edgecolor.zoo import weights_cache_dir
+
+    run = weights_cache_dir().parent / "runs" / model
+    cmd = [sys.executable, "-m", "edgecolor", "train", "--model", model,
+           "--images", os.path.relpath(TRAIN_IMAGES, REPO), "--imgsz", str(TRAIN_IMGSZ),
+           "--epochs", str(TRAIN_EPOCHS), "--max-minutes", f"{minutes:g}", "--out", str(run),
+           "--install"] + (["--resume"] if (run / "state.json").is_file() else [])
+    print(f"  training (no weights): {shlex.join(cmd)}", file=sys.stderr, flush=True)
+    # the trainer's stdout goes to stderr: stdout carries the results table
+    return subprocess.run(cmd, stdout=sys.stderr, cwd=REPO).returncode
+
+
+def training_budget(weights: Path | None) -> dict | None:
+    """What the weights' model card says about their training: minutes, epochs, images."""
+    from edgecolor.train.card import read_card
+    from edgecolor.zoo.registry import WEIGHTS_DIR
+
+    if weights is None:
+        return None
+    path = weights.with_name(weights.name.removesuffix(".weights.h5") + ".card.json")
+    try:
+        card = read_card(path)
+    except ValueError:
+        return {"card": None}
+    tr, train = card.get("training", {}), card.get("data", {}).get("train", {})
+    return {"card": path.name, "source": "bundled" if path.parent == WEIGHTS_DIR else
+            "weights cache", "minutes": round(tr.get("wall_time_s", 0) / 60, 1),
+            "max_minutes": tr.get("max_minutes"), "epochs": tr.get("epochs_done"),
+            "images": train.get("images"), "folder": train.get("folder"),
+            "crop": tr.get("crop")}
 
 
 def alternatives(model: str, spec_dict: dict, weights: str | None, made: list[str]) -> list:
@@ -108,6 +165,9 @@ def bench_model(model: str, args, profile, calib: Path, images: list[Path], work
     from edgecolor.zoo import create_spec, default_weights, get_model_info
 
     size = args.imgsz or create_spec(model).input_size[0]
+    training_rc = None
+    if args.train_missing and default_weights(model) is None:
+        training_rc = train_missing(model, args.train_missing)
     weights = default_weights(model)
     out = work / model
 
@@ -143,7 +203,10 @@ def bench_model(model: str, args, profile, calib: Path, images: list[Path], work
     info = get_model_info(model)
     report.update(trained=weights is not None, input_size=size, params=info.params,
                   paper=info.paper, reported=info.reported,
-                  conversion=[r.to_dict() for r in results], minutes=(time.time() - t0) / 60)
+                  conversion=[r.to_dict() for r in results], minutes=(time.time() - t0) / 60,
+                  training=training_budget(weights))
+    if training_rc:
+        report["training_error"] = f"edgecolor train exited with {training_rc}"
     return report
 
 
@@ -214,12 +277,26 @@ def markdown(command: str, reports: dict[str, dict], calib: Path, images: list[P
     for name, rep in reports.items():
         params = f"{rep['params']:,} params, " if rep.get("params") else ""
         weights = ("trained weights" if rep["trained"] else
-                   "**random weights** (no trained weights shipped): speed only, quality "
-                   "columns say untrained")
+                   "**random weights** (none bundled or cached; `--train-missing` trains "
+                   "them): speed only, quality columns say untrained")
+        tr = rep.get("training") or {}
+        if tr.get("epochs"):
+            cap = f" (budget {tr['max_minutes']:g} min)" if tr.get("max_minutes") else ""
+            budget = (f"Training budget (model card `{tr['card']}`, {tr['source']}): "
+                      f"{tr['minutes']:g} min"
+                      f"{cap}, {tr['epochs']} epochs on {tr['images']} images of "
+                      f"`{tr['folder']}`, {tr['crop']} px crops.")
+        elif rep["trained"]:
+            budget = "Training budget: unknown (the weights have no model card)."
+        else:
+            budget = ""
+        if rep.get("training_error"):
+            budget += f" ⚠ Training failed: {rep['training_error']}."
         refs = "; ".join(r["source"] for r in rep.get("references", []))
         out += ["", f"## {name} ({params}{rep['input_size']}x{rep['input_size']}, {weights})",
                 "", f"FP32 reference: {refs or '—'}. Converted and measured in "
-                f"{rep['minutes']:.1f} min.", "", model_table(rep)]
+                f"{rep['minutes']:.1f} min.", *(["", budget.strip()] if budget else []), "",
+                model_table(rep)]
         if rep.get("reported"):
             out += ["", "Paper: " + ", ".join(f"{k} {v}" for k, v in rep["reported"].items())]
     return "\n".join(out) + "\n"
@@ -253,6 +330,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.render:
         return render(args.render)
+    if args.train_missing is not None and not (args.train_missing > 0
+                                               and TRAIN_IMAGES.is_dir()):
+        print(f"--train-missing needs MINUTES > 0 and the train photos in {TRAIN_IMAGES}",
+              file=sys.stderr)
+        return 2
     # a plain `kill` unwinds normally: measuring processes stop, temp folders are removed
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     host = resolve_profile("auto")

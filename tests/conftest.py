@@ -14,6 +14,15 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from edgecolor.samples import CALIB_DIR, EVAL_DIR, sample_images  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_edgecolor_home(tmp_path_factory):
+    """EDGECOLOR_HOME -> an empty temp folder: weights the user trained into the cache
+    (``edgecolor train --install``) must not change what the tests see."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EDGECOLOR_HOME", str(tmp_path_factory.mktemp("edgecolor-home")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def calib_dir() -> Path:
     """Bundled calibration-role photos (6 Kodak images, 256 px)."""

@@ -64,10 +64,14 @@ def _command_line(ctx: click.Context) -> str:
 @click.option("--max-minutes", type=float,
               help="Stop after the epoch that would run past this wall-time budget.")
 @click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--install", is_flag=True,
+              help="Then copy the best weights + card into the weights cache "
+                   "($EDGECOLOR_HOME/weights, default ~/.cache/edgecolor/weights) as the "
+                   "model's default weights (models that ship none, width 1 only).")
 @click.option("--option", "model_kw", multiple=True, callback=_builder_option,
               metavar="KEY=VALUE", help="Builder option of the model, e.g. width=0.25.")
 def command(model, images, val, val_split, epochs, out_dir, imgsz, batch, lr, resume, limit,
-            weights_init, max_minutes, seed, model_kw):
+            weights_init, max_minutes, seed, install, model_kw):
     """Train a zoo model on color photos; keep the best checkpoint and write a model card.
 
     Loss by the model's output kind (ab_tanh: MSE on ab/scale, rgb_tanh: L1 on RGB,
@@ -81,8 +85,18 @@ def command(model, images, val, val_split, epochs, out_dir, imgsz, batch, lr, re
       edgecolor train --model baseline --images photos/ --epochs 30 --imgsz 128 --out run/ \\
           --resume
       edgecolor colorize old/ -o out/ --weights run/best.weights.h5
+      edgecolor train --model pix2pix-mobilenetv2-lab --images photos/ --epochs 100 \\
+          --imgsz 128 --max-minutes 60 --out run/ --install
     """
     from edgecolor.train import TrainConfig, TrainError, train
+    from edgecolor.train.install import InstallError, check_installable
+    from edgecolor.train.install import install as install_run
+
+    if install:
+        try:
+            check_installable(model, model_kw)  # refuse before hours of training
+        except (InstallError, ValueError) as e:
+            raise click.ClickException(str(e).splitlines()[0]) from e
 
     cfg = TrainConfig(
         model=model, images=images, out=out_dir, epochs=epochs, val=val, val_split=val_split,
@@ -96,3 +110,10 @@ def command(model, images, val, val_split, epochs, out_dir, imgsz, batch, lr, re
         raise click.ClickException(str(e).splitlines()[0]) from e
     best = card.get("best_epoch")
     click.echo(f"best epoch {best}: {out_dir}/best.weights.h5; model card {out_dir}/card.md")
+    if install:
+        try:
+            weights, _, card_md = install_run(out_dir)
+        except (InstallError, ValueError) as e:
+            raise click.ClickException(str(e).splitlines()[0]) from e
+        click.echo(f"installed: {weights} (model card {card_md}); create_model({model!r}) "
+                   "now loads it")

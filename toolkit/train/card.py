@@ -96,6 +96,7 @@ def render_markdown(card: dict) -> str:
         ("loss", tr.get("loss")),
         ("augmentation", tr.get("augment")),
         ("wall time", tr.get("wall_time_s") and f"{tr['wall_time_s'] / 60:.1f} min"),
+        ("wall-time budget", tr.get("max_minutes") and f"{tr['max_minutes']:g} min"),
         ("best epoch", card.get("best_epoch")),
         ("selected by", card.get("selected_by")),
         ("status", card.get("status")),

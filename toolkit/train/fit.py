@@ -242,7 +242,7 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] = click.echo,
             "steps_per_epoch": steps, "optimizer": f"Adam, lr {cfg.lr:g}", "loss": rule.describe,
             "augment": "random square window (side crop..2x crop of the photo cached at shorter "
                        f"side {cfg.cache_side or 2 * crop} px) resized to crop, left-right flip",
-            "seed": cfg.seed, "weights_init": cfg.weights_init,
+            "seed": cfg.seed, "weights_init": cfg.weights_init, "max_minutes": cfg.max_minutes,
         },
         "selected_by": "validation PSNR (8-bit RGB, own L + predicted ab)" if len(val_set)
         else "training loss (no validation photos)",

@@ -15,6 +15,7 @@ from edgecolor.zoo.registry import (
     get_model_info,
     list_models,
     register_model,
+    weights_cache_dir,
 )
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "get_model_info",
     "list_models",
     "register_model",
+    "weights_cache_dir",
 ]
