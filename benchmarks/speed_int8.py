@@ -21,10 +21,11 @@ import argparse
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+
+from edgecolor.bench.stats import time_round_robin
 
 
 def _variants(naive: bool) -> list[tuple[str, str, str, dict, dict]]:
@@ -95,12 +96,8 @@ def main(argv: list[str] | None = None) -> int:
                 runner.infer(x)
             runners[label] = runner
             print(f"converted {label}", file=sys.stderr)
-        times: dict[str, list[float]] = {k: [] for k in runners}
-        for _ in range(args.runs):
-            for label, runner in runners.items():
-                t0 = time.perf_counter()
-                runner.infer(x)
-                times[label].append((time.perf_counter() - t0) * 1000)
+        times = time_round_robin(
+            {k: (lambda r=r: r.infer(x)) for k, r in runners.items()}, args.runs)
         med = {k: statistics.median(v) for k, v in times.items()}
         convs = {k: _int8_convs(r) for k, r in runners.items() if k.startswith("openvino int8")}
 

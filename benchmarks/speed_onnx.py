@@ -26,10 +26,11 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+
+from edgecolor.bench.stats import time_round_robin
 
 
 def _variants(naive: bool) -> list[tuple[str, str, dict]]:
@@ -148,12 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                 runner.infer(x)
             runners[label], paths_of[label] = runner, path
             print(f"converted {label}", file=sys.stderr)
-        times: dict[str, list[float]] = {k: [] for k in runners}
-        for _ in range(args.runs):
-            for label, runner in runners.items():
-                t0 = time.perf_counter()
-                runner.infer(x)
-                times[label].append((time.perf_counter() - t0) * 1000)
+        times = time_round_robin(
+            {k: (lambda r=r: r.infer(x)) for k, r in runners.items()}, args.runs)
         ref = runners["fp32"]
         quality = {k: _psnr_vs(ref, r, images) for k, r in runners.items() if k != "fp32"}
         splits = ({k: _op_split(paths_of[k], spec, x, args.threads) for k in runners}

@@ -78,3 +78,14 @@ def test_time_calls_budget_stops_slow_models_early():
     times = time_calls(lambda: time.sleep(0.02), runs=1000, warmup=1000, budget_s=0.1)
     assert 3 <= len(times) < 1000  # capped, but never fewer than min_runs
     assert min(times) >= 15.0
+
+
+def test_round_robin_interleaves_one_call_each_per_round():
+    from edgecolor.bench.stats import time_round_robin
+
+    calls: list[str] = []
+    times = time_round_robin({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
+                             runs=3)
+    assert calls == ["a", "b"] * 3
+    assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3}
+    assert all(t >= 0 for v in times.values() for t in v)

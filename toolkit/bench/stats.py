@@ -92,6 +92,21 @@ def time_calls(fn: Callable[[], object], runs: int = 20, warmup: int = 3,
     return times
 
 
+def time_round_robin(fns: dict[str, Callable[[], object]], runs: int) -> dict[str, list[float]]:
+    """Time several callables interleaved, one call of each per round -> name: times in ms.
+
+    Interleaving makes load from other processes hit every candidate alike, so the ratios
+    between them hold even on a busy machine. No warm-up: callers warm up first.
+    """
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - t0) * 1000)
+    return times
+
+
 def time_once(fn: Callable[[], object]) -> tuple[object, float]:
     """Call ``fn()`` once -> (its result, elapsed ms)."""
     start = time.perf_counter_ns()
