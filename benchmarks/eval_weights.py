@@ -37,6 +37,22 @@ from edgecolor.zoo.registry import WEIGHTS_DIR
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 EVAL_SETS = ("kodak24", "mcmaster18", "urban100")
 COLUMNS = ("mse", "psnr", "ssim", "colorfulness", "ciede2000")
+RAW_RGB_NOTE = ("raw RGB PSNR: the model's own RGB output (its predicted L included) resized to "
+                "the photo and scored directly, as the seed scored its RGB models; every other "
+                "column keeps the photo's own L and uses only the ab of the prediction.")
+
+
+def raw_rgb_psnr(runner, gray: GrayImage, rgb: np.ndarray) -> float | None:
+    """PSNR (dB) of an RGB-output model's own RGB (its predicted L too), resized to the photo;
+    None for models that predict ab. The seed scored RGB models this way."""
+    import cv2
+
+    if runner.spec.output.kind != "rgb_tanh":
+        return None
+    y = np.asarray(runner.infer(runner.spec.make_inputs(gray.l)))[0]
+    own = np.clip((y + 1.0) * 127.5, 0, 255).astype(np.float32)
+    own = cv2.resize(own, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return metrics.psnr(np.round(own).astype(np.uint8), rgb)
 
 
 def score_photo(runner, rgb: np.ndarray) -> tuple[dict, dict, float]:
@@ -47,6 +63,9 @@ def score_photo(runner, rgb: np.ndarray) -> tuple[dict, dict, float]:
     model = {"mse": metrics.mse(out, rgb), "psnr": metrics.psnr(out, rgb),
              "ssim": metrics.ssim(out, rgb), "colorfulness": metrics.colorfulness(out),
              "ciede2000": metrics.ciede2000(out, rgb)}
+    raw = raw_rgb_psnr(runner, gray, rgb)
+    if raw is not None:
+        model["psnr_raw_rgb"] = raw
     flat = {"mse": metrics.mse(floor, rgb), "psnr": metrics.psnr(floor, rgb),
             "ssim": metrics.ssim(floor, rgb), "colorfulness": metrics.colorfulness(floor),
             "ciede2000": metrics.ciede2000(floor, rgb)}
@@ -54,7 +73,8 @@ def score_photo(runner, rgb: np.ndarray) -> tuple[dict, dict, float]:
 
 
 def _mean(rows: list[dict]) -> dict:
-    return {k: float(np.mean([r[k] for r in rows])) for k in COLUMNS}
+    keys = COLUMNS + (("psnr_raw_rgb",) if rows and "psnr_raw_rgb" in rows[0] else ())
+    return {k: float(np.mean([r[k] for r in rows])) for k in keys}
 
 
 def evaluate(runner, folders: dict[str, Path], limit: int | None = None,
@@ -117,7 +137,8 @@ def print_table(result: dict) -> None:
         g = r["gray"]
         click.echo(f"{name:<11} {r['images']:>4} {r['mse']:>8.5f} {r['psnr']:>7.2f} "
                    f"{r['ssim']:>6.4f} {r['colorfulness']:>6.1f} {r['ciede2000']:>6.2f} | "
-                   f"{g['psnr']:>8.2f} {g['ciede2000']:>6.2f} {r['colorfulness_truth']:>7.1f}")
+                   f"{g['psnr']:>8.2f} {g['ciede2000']:>6.2f} {r['colorfulness_truth']:>7.1f}"
+                   + (f"  raw RGB PSNR {r['psnr_raw_rgb']:.2f}" if "psnr_raw_rgb" in r else ""))
 
 
 def _relative(path: Path) -> str:
@@ -177,6 +198,7 @@ def main(model, weights, data_dir, sets, imgsz, limit, file_range, card_path, ru
     argv += ["--sets", sets] if sets != ",".join(EVAL_SETS) else []
     argv += ["--files", file_range] if file_range != ":" else []
     argv += ["--imgsz", str(imgsz)] if imgsz else []
+    argv += ["--limit", str(limit)] if limit else []
     argv += ["--card", card_path]
     result.update(
         command=" ".join(argv),
@@ -190,7 +212,7 @@ def main(model, weights, data_dir, sets, imgsz, limit, file_range, card_path, ru
             "per-pixel metrics punish plausible-but-different colors more than no color. "
             "Compare the model with the gray columns, not with restoration PSNRs.",
             *notes,
-        ],
+        ] + ([RAW_RGB_NOTE] if "psnr_raw_rgb" in result["overall"] else []),
         limit=limit,
         files=file_range,
         seconds=round(time.monotonic() - t0, 1),

@@ -275,20 +275,50 @@ def test_cli_swapped_files_fail_with_one_line_and_write_nothing(fixture_files, t
     assert not out.exists()
 
 
+def test_cli_install_refuses_a_reduced_width_network(fixture_files, tmp_path, monkeypatch):
+    from edgecolor.cli import cli
+    from edgecolor.zoo.registry import default_weights
+
+    monkeypatch.setenv("EDGECOLOR_HOME", str(tmp_path / "home"))
+    out = tmp_path / "m.keras"
+    res = CliRunner().invoke(cli, ["import-caffe", *map(str, fixture_files), "-o", str(out),
+                                   "--no-verify", "--install"])
+    assert res.exit_code != 0
+    lines = [x for x in res.output.splitlines() if x.strip()]
+    assert len(lines) == 1 and "full-width" in lines[0] and "width 0.125" in lines[0]
+    assert not out.exists() and default_weights("eccv16") is None
+
+
 @pytest.mark.slow
-def test_full_size_import_then_colorize_cli(tmp_path, eval_images):
+def test_full_size_import_install_then_colorize_cli(tmp_path, eval_images, monkeypatch):
     """The official topology at full width (32.2 M random weights, 129 MB caffemodel, input 64
-    to keep it quick) -> .keras -> ``colorize --model eccv16 --weights``."""
+    to keep it quick) -> .keras + the weights cache -> ``colorize --model eccv16 --weights``,
+    and plain ``create_model("eccv16")`` loads the installed weights."""
     from edgecolor.cli import cli
     from edgecolor.imageio import read_image
+    from edgecolor.manifest import sha256_file
+    from edgecolor.train.card import read_card
+    from edgecolor.zoo import create_model
+    from edgecolor.zoo.registry import default_weights
 
+    monkeypatch.setenv("EDGECOLOR_HOME", str(tmp_path / "home"))
     proto, caffemodel = make_fixture(tmp_path, width=1.0, size=64)
+    digest = sha256_file(caffemodel)
     out = tmp_path / "eccv16.keras"
     res = CliRunner().invoke(cli, ["import-caffe", str(proto), str(caffemodel), "-o", str(out),
-                                   "--no-verify"])
+                                   "--no-verify", "--install"])
     assert res.exit_code == 0, res.output
-    assert "32,236,324" in res.output
+    assert "32,236,324" in res.output and "installed:" in res.output
     caffemodel.unlink()
+    cached = default_weights("eccv16")
+    assert cached == tmp_path / "home" / "weights" / "eccv16.weights.h5"
+    card = read_card(cached.with_name("eccv16.card.json"))
+    assert card["source"]["caffemodel_sha256"] == digest
+    assert card["installed"]["sha256"] == sha256_file(cached)
+    default, _ = create_model("eccv16", input_size=64)
+    imported, _ = create_model("eccv16", input_size=64, weights=out)
+    for a, b in zip(default.get_weights(), imported.get_weights(), strict=True):
+        assert np.array_equal(a, b)
     res = CliRunner().invoke(cli, ["colorize", str(eval_images[0]), "-o", str(tmp_path / "c"),
                                    "--model", "eccv16", "--weights", str(out), "--imgsz", "64"])
     assert res.exit_code == 0, res.output

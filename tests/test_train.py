@@ -229,3 +229,17 @@ def test_bundled_cards_state_their_eval_numbers(stem, sets):
         assert 10 < r["psnr"] < 50 and 10 < r["gray"]["psnr"] < 50 and r["images"] > 0
     assert "eval_weights.py" in card["eval"]["command"]
     assert card["best_epoch"] in [h["epoch"] for h in card["history"]]
+
+
+def test_card_shows_raw_rgb_psnr_only_for_rgb_models():
+    from edgecolor.train.card import render_markdown
+
+    row = {"images": 3, "mse": 0.01, "psnr": 22.5, "ssim": 0.9, "colorfulness": 20.0,
+           "ciede2000": 8.0, "gray": {"psnr": 22.0, "ciede2000": 9.0}}
+    lab = render_markdown({"model": "m", "eval": {"sets": {"kodak24": row}, "overall": row}})
+    rgb_row = dict(row, psnr_raw_rgb=17.25)
+    rgb = render_markdown({"model": "m", "eval": {"sets": {"kodak24": rgb_row},
+                                                  "overall": rgb_row}})
+    assert "raw RGB PSNR" not in lab
+    assert "raw RGB PSNR (dB) |" in rgb
+    assert rgb.count("| 17.25 |") == 2  # the set row and the overall row

@@ -23,7 +23,10 @@ TOLERANCE = 0.05
 @click.option("--verify/--no-verify", default=True, show_default=True,
               help="Compare the Keras model with OpenCV DNN running the Caffe files.")
 @click.option("--overwrite", is_flag=True, help="Replace the output file if it exists.")
-def command(prototxt, caffemodel, out_path, head, verify, overwrite):
+@click.option("--install", is_flag=True,
+              help="Also make these the default eccv16 weights: write them with a model card "
+                   "into the weights cache ($EDGECOLOR_HOME/weights, ~/.cache/edgecolor).")
+def command(prototxt, caffemodel, out_path, head, verify, overwrite, install):
     """Import Zhang et al.'s ECCV16 Caffe model (deploy prototxt + caffemodel) into Keras.
 
     The caffemodel is decoded without Caffe; every blob is mapped onto the zoo's eccv16 by
@@ -36,6 +39,8 @@ def command(prototxt, caffemodel, out_path, head, verify, overwrite):
       edgecolor import-caffe colorization_deploy_v2.prototxt \\
           colorization_release_v2.caffemodel -o eccv16.keras
       edgecolor colorize photo.jpg -o out/ --model eccv16 --weights eccv16.keras
+
+    With --install, plain --model eccv16 (colorize, convert, bench) uses them.
     """
     from edgecolor.zoo.caffe import (
         CaffeFormatError,
@@ -59,14 +64,20 @@ def command(prototxt, caffemodel, out_path, head, verify, overwrite):
         raise click.ClickException(
             f"{caffemodel}: Keras and OpenCV DNN differ by {diff:.2e} ab (> {TOLERANCE:g}); "
             "nothing written — report this with the files' sha256")
+    width = model.get_layer("bw_conv1_1").filters / 64
+    if install and width != 1:
+        raise click.ClickException(
+            f"{caffemodel}: --install takes the full-width network only (this one is "
+            f"width {width:g}); use it with --weights {out}")
+    ab_model = model
     if head != "ab":
         from edgecolor.zoo.eccv16 import switch_head
 
         model, spec = switch_head(model, head)
     save_keras(model, out)
+    installed = _install(ab_model, prototxt, caffemodel, diff) if install else None
 
     kinds = list(report.values())
-    width = model.get_layer("bw_conv1_1").filters / 64
     h, w = spec.input_size
     click.echo(f"{'model':<10} {'width':>5} {'input':>9} {'params':>12} {'convs':>5} "
                f"{'norms':>5} {'OpenCV |Δab|':>12}  output")
@@ -77,6 +88,8 @@ def command(prototxt, caffemodel, out_path, head, verify, overwrite):
     for name in ("conv8_313_rh", "class8_ab"):
         if "(" in report.get(name, ""):
             click.echo(f"note: {name} not in the caffemodel: {report[name]} supplied")
+    if installed:
+        click.echo(f"installed: {installed} (the default weights of --model eccv16 now)")
     if width == 1:
         click.echo(f"use: edgecolor colorize PHOTOS -o OUT --model eccv16 --weights {out}")
     else:
@@ -99,3 +112,27 @@ def _verify(model, spec, prototxt, caffemodel) -> float:
     with OpenCVDNNRunner.from_caffe(prototxt, caffemodel) as ref:
         theirs = ref.infer(x)
     return float(np.max(np.abs(ours - theirs)))
+
+
+def _install(model, prototxt, caffemodel, diff: float | None) -> Path:
+    """The imported (ab head) weights -> the weights cache, with a card saying where from."""
+    from edgecolor.manifest import sha256_file
+    from edgecolor.train.install import InstallError, install_model
+
+    card = {
+        "model": "eccv16", "title": "eccv16 (imported Caffe weights)",
+        "summary": "Weights imported from a Caffe caffemodel by `edgecolor import-caffe`; "
+                   "nothing was trained here.",
+        "params": int(model.count_params()), "input_size": [224, 224],
+        "source": {"prototxt": str(prototxt), "caffemodel": str(caffemodel),
+                   "caffemodel_sha256": sha256_file(caffemodel),
+                   "opencv_dnn_max_abs_diff_ab": diff},
+        "notes": ["The official release (colorization_release_v2.caffemodel) has sha256 "
+                  "f5af1e602646328c792e1094f9876fe9cd4c09ac46fa886e5708a1abc89137b1; compare "
+                  "it with source.caffemodel_sha256."],
+    }
+    try:
+        return install_model(model, card)[0]
+    except InstallError as e:
+        raise click.ClickException(str(e)) from e
+

@@ -142,17 +142,21 @@ def _render_eval(ev: dict) -> list[str]:
     out = ["## Evaluation (photos never trained on, calibrated on or used to pick the epoch)", ""]
     if ev.get("protocol"):
         out += [ev["protocol"], ""]
-    out += ["| set | images | MSE | PSNR (dB) | SSIM | colorfulness | CIEDE2000 "
-            "| gray PSNR (dB) | gray CIEDE2000 |", "|---|---|---|---|---|---|---|---|---|"]
     rows = dict(ev.get("sets", {}))
     if ev.get("overall"):
         rows["**overall**"] = ev["overall"]
+    # RGB-output models: also their own RGB scored directly (predicted L included)
+    raw = any("psnr_raw_rgb" in r for r in rows.values())
+    out += ["| set | images | MSE | PSNR (dB) | SSIM | colorfulness | CIEDE2000 "
+            "| gray PSNR (dB) | gray CIEDE2000 |" + (" raw RGB PSNR (dB) |" if raw else ""),
+            "|---|---|---|---|---|---|---|---|---|" + ("---|" if raw else "")]
     for name, r in rows.items():
         g = r.get("gray", {})
         out.append(f"| {name} | {r.get('images')} | {_fmt(r.get('mse'), 5)} | "
                    f"{_fmt(r.get('psnr'), 2)} | {_fmt(r.get('ssim'), 4)} | "
                    f"{_fmt(r.get('colorfulness'), 1)} | {_fmt(r.get('ciede2000'), 2)} | "
-                   f"{_fmt(g.get('psnr'), 2)} | {_fmt(g.get('ciede2000'), 2)} |")
+                   f"{_fmt(g.get('psnr'), 2)} | {_fmt(g.get('ciede2000'), 2)} |"
+                   + (f" {_fmt(r.get('psnr_raw_rgb'), 2)} |" if raw else ""))
     out.append("")
     for note in ev.get("notes", []):
         out.append(f"- {note}")

@@ -64,3 +64,25 @@ def install(run_dir: str | Path) -> tuple[Path, Path, Path]:
                 installed={"from": str(run.resolve()), "sha256": sha256_file(dest)})
     js, md = cards.write_card(dest.parent, card, stem=f"{model}.card")
     return dest, js, md
+
+
+def install_model(net, card: dict) -> tuple[Path, Path, Path]:
+    """Write a built Keras model's weights + ``card`` into the cache as the default weights of
+    ``card["model"]`` -> (weights, card.json, card.md). For weights that come from elsewhere
+    than a training run (e.g. ``edgecolor import-caffe --install``); width must be 1."""
+    import os
+
+    from edgecolor.manifest import sha256_file
+    from edgecolor.zoo.registry import cached_weights
+
+    model = card["model"]
+    check_installable(model, card.get("builder_options"))
+    dest = cached_weights(model)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{model}.tmp.weights.h5")  # Keras insists on the .weights.h5 suffix
+    net.save_weights(tmp)
+    os.replace(tmp, dest)
+    card = dict(card, weights=dest.name, installed={"sha256": sha256_file(dest)})
+    js, md = cards.write_card(dest.parent, card, stem=f"{model}.card")
+    return dest, js, md
+
