@@ -126,14 +126,15 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
                 on_start: Callable[[int, int, str], None] | None = None,
                 on_done: Callable[[int, int, ArtifactResult], None] | None = None,
                 max_dpsnr: float | None = None, budget: bool | None = None,
-                ) -> list[ArtifactResult]:
+                model_kw: dict | None = None) -> list[ArtifactResult]:
     """Convert ``model_name`` to every artifact of ``target`` (filtered) -> one result per row.
 
     target: profile name, "auto" or a DeviceProfile. calib: image folder (None: the bundled
     samples, with a warning when a precision needs calibration). weights: "default" (bundled
     if shipped, else random init), None (random init) or a path. imgsz: square input size
     (default: the profile's, else the model's). threads: converter and quick-check threads.
-    ``on_start(i, n, name)`` / ``on_done(i, n, result)`` report progress.
+    ``on_start(i, n, name)`` / ``on_done(i, n, result)`` report progress. model_kw: builder
+    options (e.g. ``{"head": "bins"}`` for eccv16's 313-bin output, decoded on the host).
 
     Raises ConvertRequestError before any work for a bad request; every per-artifact
     failure is caught and reported in its result instead.
@@ -145,7 +146,7 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
     from edgecolor.zoo import create_model, default_weights
 
     size = imgsz or profile.input_size or None
-    kw = {"width": width} if width else {}
+    kw = {**(model_kw or {}), **({"width": width} if width else {})}
     try:
         model, spec = create_model(model_name, input_size=size, weights=weights, batch_size=1,
                                    **kw)

@@ -117,6 +117,7 @@ def test_a_failing_artifact_does_not_stop_the_others(colorful_baseline64, calib_
     (["--calib", "/nonexistent/photos"], "calibration folder not found"),
     (["--format", "openvino", "--calib-method", "entropy"], "openvino cannot calibrate"),
     (["--target", "jetson-nano", "--format", "openvino"], "has no artifact matching"),
+    (["--model", "eccv16", "--option", "head=softmax"], "unknown head 'softmax'"),
 ])
 def test_bad_requests_exit_2_with_one_line(tmp_path, args, message):
     out = tmp_path / "out"

@@ -8,6 +8,7 @@ import sys
 import click
 
 from edgecolor.calibration.dataset import CALIB_METHODS
+from edgecolor.cli.options import builder_options
 
 # CLI option -> the name the format table's ``args`` uses
 _FORMAT_ARGS = {"imgsz": "imgsz", "calib": "calib", "calib_size": "calib_size",
@@ -43,8 +44,11 @@ _FORMAT_ARGS = {"imgsz": "imgsz", "calib": "calib", "calib_size": "calib_size",
                    "the held-out calibration images; the most sensitive layers stay float "
                    "until it holds. Default: the target profile's max_dpsnr (trained models).")
 @click.option("--no-budget", is_flag=True, help="Plain int8: no PSNR budget.")
+@click.option("--option", "model_kw", multiple=True, callback=builder_options,
+              metavar="KEY=VALUE", help="Builder option of the model (repeatable), e.g. "
+              "head=bins (eccv16: ship the 313-bin distribution, decode on the host).")
 def command(model, weights, target, out_dir, formats, precisions, calib, calib_size,
-            calib_method, imgsz, threads, width, opset, seed, max_dpsnr, no_budget):
+            calib_method, imgsz, threads, width, opset, seed, max_dpsnr, no_budget, model_kw):
     """Convert a zoo model to the artifacts a device needs, each with a JSON manifest.
 
     Every artifact is loaded by its runtime and run on held-out calibration images (never
@@ -58,6 +62,8 @@ def command(model, weights, target, out_dir, formats, precisions, calib, calib_s
       edgecolor convert --target rpi4 --format tflite --precision int8 --calib photos/ -o art/
       edgecolor convert --target jetson-orin-nano --calib photos/ -o art/ --imgsz 224
       edgecolor convert --format tflite --precision int8 --max-dpsnr 0.3 --calib photos/ -o art/
+      edgecolor convert --model eccv16 --option head=bins --option temperature=0.38 \
+          --calib photos/ -o art-bins/
     """
     from edgecolor.converters.run import ConvertRequestError, convert_all
 
@@ -70,7 +76,7 @@ def command(model, weights, target, out_dir, formats, precisions, calib, calib_s
             calib=calib, calib_size=calib_size or None, calib_method=calib_method,
             out_dir=out_dir, weights=weights or "default", imgsz=imgsz, threads=threads,
             opset=opset, width=width, seed=seed, on_start=_start, on_done=_done,
-            max_dpsnr=max_dpsnr,
+            max_dpsnr=max_dpsnr, model_kw=model_kw,
             budget=False if no_budget else (True if max_dpsnr is not None else None))
     except ConvertRequestError as e:
         click.echo(f"error: {e}", err=True)

@@ -6,21 +6,7 @@ import shlex
 
 import click
 
-
-def _builder_option(ctx, param, values) -> dict:
-    opts = {}
-    for v in values:
-        key, sep, raw = v.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{v!r}: expected KEY=VALUE, e.g. width=0.25")
-        try:
-            opts[key] = int(raw)
-        except ValueError:
-            try:
-                opts[key] = float(raw)
-            except ValueError:
-                opts[key] = raw
-    return opts
+from edgecolor.cli.options import builder_options
 
 
 def _command_line(ctx: click.Context) -> str:
@@ -68,7 +54,7 @@ def _command_line(ctx: click.Context) -> str:
               help="Then copy the best weights + card into the weights cache "
                    "($EDGECOLOR_HOME/weights, default ~/.cache/edgecolor/weights) as the "
                    "model's default weights (models that ship none, width 1 only).")
-@click.option("--option", "model_kw", multiple=True, callback=_builder_option,
+@click.option("--option", "model_kw", multiple=True, callback=builder_options,
               metavar="KEY=VALUE", help="Builder option of the model, e.g. width=0.25.")
 def command(model, images, val, val_split, epochs, out_dir, imgsz, batch, lr, resume, limit,
             weights_init, max_minutes, seed, install, model_kw):

@@ -74,8 +74,24 @@ def eccv16_spec(input_size: tuple[int, int] = (224, 224), head: str = "ab",
     )
 
 
+def load_any_head(model, path) -> None:
+    """Load an eccv16 weights file (saved from the default "ab" head, as training and
+    ``import-caffe`` write them) into ``model`` of either head."""
+    from edgecolor.zoo.registry import load_weights
+
+    if "class8_ab" in {layer.name for layer in model.layers}:
+        load_weights(model, path)
+        return
+    twin, _ = switch_head(model, "ab")
+    load_weights(twin, path)
+    for layer in model.layers:
+        if layer.weights:
+            layer.set_weights(twin.get_layer(layer.name).get_weights())
+
+
 @register_model(
     "eccv16",
+    load=load_any_head,
     spec=eccv16_spec,
     paper="Zhang, Isola, Efros: Colorful Image Colorization, ECCV 2016 (arXiv:1603.08511)",
     params=PARAMS,

@@ -33,17 +33,22 @@ class ModelInfo:
     params: int | None = None  # parameter count of the paper-exact configuration
     reported: dict = field(default_factory=dict)  # the paper's numbers (MSE, PSNR, AIT ...)
     weights: str | None = None  # file name of bundled weights under zoo/weights/
+    # (model, path) -> None, for builder options whose graph differs from the saved one's
+    load: Callable | None = None
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
 
 
 def register_model(name: str, *, spec: Callable, paper: str = "", params: int | None = None,
-                   reported: dict | None = None, weights: str | None = None) -> Callable:
-    """Decorator registering a builder ``fn(**kw) -> (keras.Model, ModelSpec)`` under ``name``."""
+                   reported: dict | None = None, weights: str | None = None,
+                   load: Callable | None = None) -> Callable:
+    """Decorator registering a builder ``fn(**kw) -> (keras.Model, ModelSpec)`` under ``name``
+    (``load(model, path)``: a weight loader replacing :func:`load_weights`)."""
 
     def deco(fn: Callable) -> Callable:
-        _REGISTRY[name] = ModelInfo(name, fn, spec, paper, params, reported or {}, weights)
+        _REGISTRY[name] = ModelInfo(name, fn, spec, paper, params, reported or {}, weights,
+                                    load)
         return fn
 
     return deco
@@ -151,7 +156,7 @@ def create_model(name: str, input_size: tuple[int, int] | int | None = None,
     elif _is_variant(weights):
         weights = bundled_weights(name, weights)
     if weights is not None:
-        load_weights(model, weights)
+        (info.load or load_weights)(model, weights)
     return model, spec
 
 
