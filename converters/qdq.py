@@ -82,6 +82,9 @@ def prepare(fp32, flavour: Flavour, fold_upsample: bool = True, pad_channels: bo
     if flavour.cpu_rewrites and fold_upsample:
         model, folded = onnx_graph.fold_upsample_into_conv(model)
         notes += folded
+    if flavour.cpu_rewrites:  # exact, and ONNX Runtime has no int8 ConvTranspose
+        model, phased = onnx_graph.conv_transpose_to_phase_convs(model)
+        notes += phased
     if flavour.cpu_rewrites and pad_channels:
         model, padded = onnx_graph.pad_conv_channels(model)
         notes += padded

@@ -312,3 +312,79 @@ def test_int8_cpu_keeps_softmax_and_its_logits_in_float(tmp_path, calib_dir):
     ref = _runner(paths["fp32"], spec).infer(xs)
     assert np.abs(_runner(paths["int8-cpu"], spec).infer(xs) - ref).max() <= 0.05 * np.abs(
         ref).max()
+
+
+def _conv_transpose_graph(k: int, s: int, pads: list[int], cin: int, cout: int, h: int, rng):
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = rng.normal(size=(cin, cout, k, k)).astype(np.float32)
+    b = rng.normal(size=cout).astype(np.float32)
+    node = helper.make_node("ConvTranspose", ["x", "W", "B"], ["y"], strides=[s, s], pads=pads,
+                            kernel_shape=[k, k], name="up")
+    oh = (h - 1) * s - pads[0] - pads[2] + k
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, cin, h, h])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, cout, oh, oh])],
+        [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
+@pytest.mark.parametrize("k,s,pads", [
+    (4, 2, [1, 1, 1, 1]),  # pix2pix: Conv2DTranspose 4x4 stride 2 'same'
+    (3, 2, [0, 0, 1, 1]),  # Keras 3x3 stride 2 'same' (asymmetric crop)
+    (2, 2, [0, 0, 0, 0]),
+    (4, 2, [2, 2, 0, 0]),
+    (3, 1, [1, 1, 1, 1]),
+])
+def test_conv_transpose_becomes_phase_convs_exactly(k, s, pads, rng):
+    import onnxruntime as ort
+
+    from edgecolor.converters import onnx_graph
+
+    model = _conv_transpose_graph(k, s, pads, 3, 5, 6, rng)
+    rewritten, notes = onnx_graph.conv_transpose_to_phase_convs(onnx.ModelProto.FromString(
+        model.SerializeToString()))
+    onnx.checker.check_model(rewritten, full_check=True)
+    ops = {n.op_type for n in rewritten.graph.node}
+    assert len(notes) == 1 and "ConvTranspose" not in ops and "Conv" in ops
+    x = rng.normal(size=(1, 3, 6, 6)).astype(np.float32)
+
+    def run(m):
+        sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        return sess.run(None, {"x": x})[0]
+
+    assert np.abs(run(rewritten) - run(model)).max() <= 1e-5
+
+
+def test_conv_transpose_of_another_output_size_is_left_alone(rng):
+    from edgecolor.converters import onnx_graph
+
+    model = _conv_transpose_graph(3, 2, [1, 1, 1, 1], 2, 2, 5, rng)  # 2H - 1 rows out
+    rewritten, notes = onnx_graph.conv_transpose_to_phase_convs(model)
+    assert notes == [] and [n.op_type for n in rewritten.graph.node] == ["ConvTranspose"]
+
+
+def test_int8_cpu_runs_conv_transpose_as_int8_phase_convs(tmp_path, calib_dir, eval_images):
+    """ONNX Runtime has no int8 ConvTranspose: the int8-cpu flavour rewrites it, so every
+    convolution of the model is a quantized Conv and the colors stay within the floors."""
+    from edgecolor.calibration import CalibrationSet
+    from edgecolor.converters.onnx import convert
+    from edgecolor.runtimes.keras import KerasRunner
+
+    model, spec = _residual_model()
+    cs = CalibrationSet.from_folder(calib_dir, spec, holdout=0)
+    path = tmp_path / "residual-onnx-int8-cpu.onnx"
+    convert(model, spec, "int8-cpu", path, ConvertOptions(calib=cs))
+    proto = onnx.load(path)
+    ops = [n.op_type for n in proto.graph.node]
+    assert "ConvTranspose" not in ops
+    producers = {o: n for n in proto.graph.node for o in n.output}
+    convs = [n for n in proto.graph.node if n.op_type == "Conv"]
+    assert len(convs) >= 4 + 5  # four phases + the five plain convolutions
+    assert all(producers[c.input[0]].op_type == "DequantizeLinear" for c in convs)
+    from edgecolor.metrics import psnr
+
+    ours = _colorized(_runner(path, spec), eval_images[:3])
+    ref = _colorized(KerasRunner.from_model(model, spec), eval_images[:3])
+    scores = [psnr(a, b) for a, b in zip(ours, ref, strict=True)]
+    assert min(scores) >= 30.0, scores  # the convert quick check's floor for int8
