@@ -179,7 +179,8 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
     results = []
     for i, (fmt_name, precision) in enumerate(rows, 1):
         fmt = get_format(fmt_name)
-        name = fmt.artifact_name(model_name, precision)
+        # the spec's name: variants with another output contract (eccv16-bins) get their own
+        name = fmt.artifact_name(spec.name, precision)
         if on_start:
             on_start(i, len(rows), name)
         res = ArtifactResult(fmt_name, precision, name, out_dir / name)

@@ -76,6 +76,9 @@ def test_eccv16_bins_head_ships_the_distribution_and_the_host_decodes_it(tmp_pat
     assert all(r.ok for r in results), _table("eccv16 bins", results)
     x = [np.random.default_rng(1).uniform(-50, 50, (1, 32, 32, 1)).astype(np.float32)]
     in_graph = KerasRunner.from_model(ab_model, ab_spec).infer(x)
+    assert [r.path.name for r in results] == ["eccv16-bins-tflite-fp32.tflite",
+                                              "eccv16-bins-openvino-fp32.xml",
+                                              "eccv16-bins-onnx-fp32.onnx"]
     for r in results:
         manifest = load_manifest(r.path)
         assert manifest["model_options"]["head"] == "bins"
