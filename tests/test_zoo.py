@@ -286,3 +286,39 @@ def test_sizes_the_network_cannot_take_are_refused(name, kw):
 def test_eccv16_unknown_head_is_refused():
     with pytest.raises(ValueError, match="head"):
         create_spec("eccv16", head="softmax")
+
+
+@pytest.mark.parametrize("saved,loaded", [("bins", "ab"), ("ab", "bins")])
+def test_eccv16_weights_of_either_head_load_into_either(saved, loaded, photo_l, tmp_path):
+    """Training saves the "bins" head (its loss needs the distribution), import-caffe the "ab"
+    head; either file gives the same colors under either head."""
+    from edgecolor.runtimes.keras import KerasRunner
+
+    src, src_spec = create_model("eccv16", input_size=32, width=0.125, weights=None,
+                                 head=saved)
+    path = tmp_path / f"{saved}.weights.h5"
+    src.save_weights(path)
+    dst, dst_spec = create_model("eccv16", input_size=32, width=0.125, weights=path,
+                                 head=loaded)
+    x = src_spec.make_inputs(photo_l)
+    ab_src = src_spec.decode(KerasRunner.from_model(src, src_spec).infer(x))
+    ab_dst = dst_spec.decode(KerasRunner.from_model(dst, dst_spec).infer(x))
+    # host annealed mean at T = 0.38 vs the graph's 1/2.606: well under one ab unit
+    assert np.max(np.abs(ab_src - ab_dst)) < 1.0
+    assert np.array_equal(src.get_layer("conv8_313").get_weights()[0],
+                          dst.get_layer("conv8_313").get_weights()[0])
+
+
+def test_eccv16_trains_its_bins_head_and_pix2pix_trains_with_l1():
+    from edgecolor.train.losses import loss_rule
+    from edgecolor.zoo import get_model_info
+
+    info = get_model_info("eccv16")
+    assert info.train_options == {"head": "bins"}
+    spec = create_spec("eccv16", **info.train_options)
+    assert "soft-encoded cross-entropy" in loss_rule(spec, info.train_loss).describe
+    for name in ("pix2pix-mobilenetv2-lab", "pix2pix-densenet121-rgb"):
+        rule = loss_rule(create_spec(name), get_model_info(name).train_loss)
+        assert rule.loss == "mae" and rule.describe.startswith("L1")
+    with pytest.raises(ValueError, match="does not apply"):
+        loss_rule(create_spec("eccv16", head="bins"), "l1")

@@ -56,12 +56,16 @@ def _command_line(ctx: click.Context) -> str:
                    "model's default weights (models that ship none, width 1 only).")
 @click.option("--option", "model_kw", multiple=True, callback=builder_options,
               metavar="KEY=VALUE", help="Builder option of the model, e.g. width=0.25.")
+@click.option("--loss", type=click.Choice(["l1", "l2"]),
+              help="Norm of the regression loss; default: the model's (pix2pix: l1).")
 def command(model, images, val, val_split, epochs, out_dir, imgsz, batch, lr, resume, limit,
-            weights_init, max_minutes, seed, install, model_kw):
+            weights_init, max_minutes, seed, install, model_kw, loss):
     """Train a zoo model on color photos; keep the best checkpoint and write a model card.
 
     Loss by the model's output kind (ab_tanh: MSE on ab/scale, rgb_tanh: L1 on RGB,
-    ab_bins: soft-encoded cross-entropy). Each epoch is validated by PSNR (8-bit RGB, the
+    ab_bins: soft-encoded cross-entropy, class-rebalanced by the photos' ab priors) unless
+    the model names its paper's: pix2pix trains with L1, eccv16 trains its 313-bin head
+    (the weights load into either head). Each epoch is validated by PSNR (8-bit RGB, the
     photo's own L + predicted ab); OUT gets best.weights.h5, last.* (for --resume) and
     card.json/card.md.
 
@@ -87,7 +91,7 @@ def command(model, images, val, val_split, epochs, out_dir, imgsz, batch, lr, re
     cfg = TrainConfig(
         model=model, images=images, out=out_dir, epochs=epochs, val=val, val_split=val_split,
         imgsz=imgsz, batch=batch, resume=resume, limit=limit, weights_init=weights_init,
-        lr=lr, seed=seed, max_minutes=max_minutes, model_kw=model_kw,
+        lr=lr, seed=seed, max_minutes=max_minutes, model_kw=model_kw, loss=loss,
         command=_command_line(click.get_current_context()),
     )
     try:

@@ -18,7 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import click
@@ -58,6 +58,7 @@ class TrainConfig:
     lr: float = 1e-3
     seed: int = 0
     max_minutes: float | None = None  # stop after the epoch that would overrun this budget
+    loss: str | None = None  # "l1" | "l2"; None: the model's (pix2pix: l1), else its kind's
     cache_side: int | None = None  # shorter side of cached photos; None = 2 * crop
     model_kw: dict = field(default_factory=dict)  # builder keywords, e.g. {"width": 0.25}
     command: str = ""  # the command line, recorded in the card
@@ -176,8 +177,8 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] = click.echo,
     mismatched checkpoint to resume, or an output folder that already holds another run.
     """
     from edgecolor._tf import import_tf
-    from edgecolor.zoo import create_model, create_spec
-    from edgecolor.zoo.registry import load_weights
+    from edgecolor.zoo import create_model, create_spec, get_model_info, list_models
+    from edgecolor.zoo.registry import load_model_weights
 
     echo_err = echo_err or (lambda s: click.echo(s, err=True))
     out = Path(cfg.out)
@@ -189,10 +190,16 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] = click.echo,
         raise TrainError(f"{out}: no checkpoint to resume (train without --resume first)")
     if cfg.epochs < 1 or cfg.batch < 1:
         raise TrainError("--epochs and --batch must be at least 1")
+    info = get_model_info(cfg.model) if cfg.model in list_models() else None
+    if info and info.train_options:  # e.g. eccv16 trains its 313-bin head; explicit wins
+        cfg = replace(cfg, model_kw={**info.train_options, **cfg.model_kw})
     try:
-        use_size = create_spec(cfg.model, **cfg.model_kw).input_size
+        use_spec = create_spec(cfg.model, **cfg.model_kw)
+        norm = cfg.loss or (info.train_loss if info else None)
+        rule = losses.loss_rule(use_spec, norm)
     except ValueError as e:
         raise TrainError(str(e)) from e
+    use_size = use_spec.input_size
     crop = cfg.imgsz or use_size[0]
     if state and (state["model"] != cfg.model or state["crop"] != crop):
         raise TrainError(f"{out}: holds a {state['model']} run on {state['crop']} px crops; "
@@ -205,13 +212,12 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] = click.echo,
     model, spec = create_model(cfg.model, input_size=crop, weights=None, **cfg.model_kw)
     plain, _ = create_model(cfg.model, input_size=crop, weights=None, **cfg.model_kw)
     if cfg.weights_init and not cfg.resume:
-        load_weights(model, cfg.weights_init)
-    rule = losses.loss_rule(spec)
+        load_model_weights(cfg.model, model, cfg.weights_init)
     optimizer = keras.optimizers.Adam(cfg.lr)
-    model.compile(optimizer=optimizer, loss=losses.keras_loss(spec, cfg.images))
+    model.compile(optimizer=optimizer, loss=losses.keras_loss(spec, cfg.images, norm))
     start = 0
     if state:
-        load_weights(plain, out / LAST)  # the uncompiled twin: weights only, no warning
+        load_model_weights(cfg.model, plain, out / LAST)  # uncompiled twin: no warning
         model.set_weights(plain.get_weights())
         _load_optimizer(optimizer, model, out / LAST_OPT)
         start = int(state["epoch"])
@@ -220,7 +226,7 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] = click.echo,
             return cards.read_card(out / "card.json")
     validate = Validator(val_set, spec, (crop, crop), cfg.batch)
     steps = data.steps_per_epoch(train_set, cfg.batch)
-    ds = data.dataset(train_set, spec, crop, cfg.batch, losses.target_fn(spec),
+    ds = data.dataset(train_set, spec, crop, cfg.batch, losses.target_fn(spec, norm),
                       _output_hw(model), seed=cfg.seed + 1000 * start)
 
     card = {

@@ -41,7 +41,7 @@ def install(run_dir: str | Path) -> tuple[Path, Path, Path]:
     """
     from edgecolor.manifest import sha256_file
     from edgecolor.train.fit import BEST
-    from edgecolor.zoo.registry import cached_weights, create_model, load_weights
+    from edgecolor.zoo.registry import cached_weights, create_model, load_model_weights
 
     run = Path(run_dir)
     card = cards.read_card(run / "card.json")
@@ -53,7 +53,7 @@ def install(run_dir: str | Path) -> tuple[Path, Path, Path]:
     crop = (card.get("training") or {}).get("crop") or None
     net, _ = create_model(model, input_size=crop, weights=None)
     try:
-        load_weights(net, best)
+        load_model_weights(model, net, best)
     except ValueError as e:
         raise InstallError(f"--install: {best} does not fit the default {model} "
                            f"({str(e).splitlines()[0]})") from e

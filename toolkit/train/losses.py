@@ -44,28 +44,48 @@ LOSS_RULES: dict[str, LossRule] = {
 }
 
 
-def loss_rule(spec: ModelSpec) -> LossRule:
-    """The rule for the spec's output kind; ValueError naming the kinds that train."""
+# the regression kinds under an explicit norm (``edgecolor train --loss``; pix2pix: l1)
+NORM_RULES: dict[tuple[str, str], LossRule] = {
+    ("ab_tanh", "l1"): LossRule("ab_over_scale", "mae",
+                                "L1 on normalized ab (ab / scale), as pix2pix"),
+    ("ab_tanh", "l2"): LOSS_RULES["ab_tanh"],
+    ("rgb_tanh", "l1"): LOSS_RULES["rgb_tanh"],
+    ("rgb_tanh", "l2"): LossRule("rgb_tanh", "mse", "MSE on RGB in -1..1"),
+    ("ab", "l2"): LOSS_RULES["ab"],
+}
+NORMS = ("l1", "l2")
+
+
+def loss_rule(spec: ModelSpec, norm: str | None = None) -> LossRule:
+    """The rule for the spec's output kind, under ``norm`` ("l1" | "l2"; None: the kind's
+    default); ValueError naming what trains instead."""
     kind = spec.output.kind
     if kind not in LOSS_RULES:
         raise ValueError(f"no training loss for output kind {kind!r}; "
                          f"trainable kinds: {', '.join(LOSS_RULES)}")
-    return LOSS_RULES[kind]
+    if norm is None:
+        return LOSS_RULES[kind]
+    if (kind, norm) not in NORM_RULES:
+        choices = [n for k, n in NORM_RULES if k == kind]
+        raise ValueError(f"--loss {norm} does not apply to output kind {kind!r} "
+                         f"({'choose ' + ' or '.join(choices) if choices else 'leave --loss out'})")
+    return NORM_RULES[(kind, norm)]
 
 
-def target_fn(spec: ModelSpec) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def target_fn(spec: ModelSpec, norm: str | None = None
+              ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """-> ``f(rgb01, lab) -> target`` for the spec's output kind."""
-    make = TARGETS[loss_rule(spec).target]
+    make = TARGETS[loss_rule(spec, norm).target]
     scale = float(spec.output.scale)
     return lambda rgb, lab: make(rgb, lab, scale)
 
 
-def keras_loss(spec: ModelSpec, train_folder: str | None = None):
+def keras_loss(spec: ModelSpec, train_folder: str | None = None, norm: str | None = None):
     """-> the loss to pass to ``model.compile`` (a Keras name or a callable).
 
     ``train_folder`` (the training photos) goes to "module:factory" losses.
     """
-    name = loss_rule(spec).loss
+    name = loss_rule(spec, norm).loss
     if name == "scaled_mse":
         inv = 1.0 / float(spec.output.scale) ** 2
 

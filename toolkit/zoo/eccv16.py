@@ -75,23 +75,31 @@ def eccv16_spec(input_size: tuple[int, int] = (224, 224), head: str = "ab",
 
 
 def load_any_head(model, path) -> None:
-    """Load an eccv16 weights file (saved from the default "ab" head, as training and
-    ``import-caffe`` write them) into ``model`` of either head."""
+    """Load an eccv16 weights file saved from either head ("ab": import-caffe; "bins":
+    training, whose loss needs the distribution) into ``model`` of either head."""
+    import warnings
+
     from edgecolor.zoo.registry import load_weights
 
-    if "class8_ab" in {layer.name for layer in model.layers}:
-        load_weights(model, path)
+    try:
+        with warnings.catch_warnings():  # Keras warns about the other head's extra layers
+            warnings.simplefilter("ignore", UserWarning)
+            load_weights(model, path)
         return
-    twin, _ = switch_head(model, "ab")
-    load_weights(twin, path)
-    for layer in model.layers:
-        if layer.weights:
+    except ValueError:
+        names = {layer.name for layer in model.layers}
+        twin, _ = switch_head(model, "bins" if "class8_ab" in names else "ab")
+        load_weights(twin, path)  # raises the one-line error if the file fits neither head
+    twin_names = {layer.name for layer in twin.layers}
+    for layer in model.layers:  # conv8_313_rh / class8_ab keep their constants
+        if layer.weights and layer.name in twin_names:
             layer.set_weights(twin.get_layer(layer.name).get_weights())
 
 
 @register_model(
     "eccv16",
     load=load_any_head,
+    train_options={"head": "bins"},  # the paper's loss is over the 313-bin distribution
     spec=eccv16_spec,
     paper="Zhang, Isola, Efros: Colorful Image Colorization, ECCV 2016 (arXiv:1603.08511)",
     params=PARAMS,

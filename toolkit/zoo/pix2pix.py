@@ -125,6 +125,7 @@ def _register(backbone: str, space: str) -> None:
         name, spec=spec, params=PARAMS[(backbone, space)],
         paper=f"pix2pix U-Net generator (Isola et al., CVPR 2017) on a {backbone} encoder, "
               f"{space.upper()} color space",
+        train_loss="l1",  # pix2pix's reconstruction term
     )(build)
 
 

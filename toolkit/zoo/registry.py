@@ -35,6 +35,8 @@ class ModelInfo:
     weights: str | None = None  # file name of bundled weights under zoo/weights/
     # (model, path) -> None, for builder options whose graph differs from the saved one's
     load: Callable | None = None
+    train_loss: str | None = None  # "l1" | "l2": the paper's norm; None: the output kind's
+    train_options: dict = field(default_factory=dict)  # builder options training uses
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -42,13 +44,14 @@ _REGISTRY: dict[str, ModelInfo] = {}
 
 def register_model(name: str, *, spec: Callable, paper: str = "", params: int | None = None,
                    reported: dict | None = None, weights: str | None = None,
-                   load: Callable | None = None) -> Callable:
+                   load: Callable | None = None, train_loss: str | None = None,
+                   train_options: dict | None = None) -> Callable:
     """Decorator registering a builder ``fn(**kw) -> (keras.Model, ModelSpec)`` under ``name``
     (``load(model, path)``: a weight loader replacing :func:`load_weights`)."""
 
     def deco(fn: Callable) -> Callable:
         _REGISTRY[name] = ModelInfo(name, fn, spec, paper, params, reported or {}, weights,
-                                    load)
+                                    load, train_loss, train_options or {})
         return fn
 
     return deco
@@ -156,8 +159,14 @@ def create_model(name: str, input_size: tuple[int, int] | int | None = None,
     elif _is_variant(weights):
         weights = bundled_weights(name, weights)
     if weights is not None:
-        (info.load or load_weights)(model, weights)
+        load_model_weights(name, model, weights)
     return model, spec
+
+
+def load_model_weights(name: str, model, path: str | Path) -> None:
+    """Load ``path`` into a built ``model`` of zoo model ``name`` (its own loader if it
+    registered one, e.g. eccv16's, which takes files of either head)."""
+    (get_model_info(name).load or load_weights)(model, path)
 
 
 def _looks_like_keras_file(path: Path) -> bool:
