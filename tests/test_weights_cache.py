@@ -94,3 +94,31 @@ def test_train_install_then_create_model_loads_the_cached_weights(home, photos, 
                      strict=True))
     assert all(np.array_equal(a, b) for a, b, _ in pairs)
     assert not all(np.array_equal(a, c) for a, _, c in pairs)
+
+
+@pytest.mark.slow
+def test_gan_training_resumes_with_its_discriminator(home, photos, tmp_path):
+    """``--gan`` (pix2pix's PatchGAN term) on a small pix2pix: the generator is what is saved
+    and validated; the discriminator and its optimizer are checkpointed for --resume."""
+    out = tmp_path / "run"
+    args = ["train", "--model", HEAVY, "--images", str(photos), "--imgsz", "32", "--batch",
+            "2", "--val-split", "0", "--out", str(out), "--option", "width=0.35", "--gan"]
+    res = _cli([*args, "--epochs", "1"])
+    assert res.exit_code == 0, res.output
+    assert (out / "last.disc.weights.h5").is_file() and (out / "last.disc_optimizer.npz").is_file()
+    disc_before = (out / "last.disc.weights.h5").read_bytes()
+    res = _cli([*args, "--epochs", "2", "--resume"])
+    assert res.exit_code == 0, res.output
+    card = json.loads((out / "card.json").read_text())
+    assert [h["epoch"] for h in card["history"]] == [1, 2]
+    assert all(np.isfinite(h["d_loss"]) and h["d_loss"] > 0 for h in card["history"])
+    assert "PatchGAN" in card["training"]["loss"] and card["training"]["loss"].startswith("L1")
+    assert (out / "last.disc.weights.h5").read_bytes() != disc_before  # D trained on
+
+
+def test_gan_refuses_models_that_are_not_image_to_image(photos, tmp_path):
+    res = _cli(["train", "--model", "eccv16", "--images", str(photos), "--epochs", "1",
+                "--out", str(tmp_path / "run"), "--gan"])
+    assert res.exit_code != 0
+    assert "--gan needs an image-to-image generator" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / "run").exists()

@@ -58,8 +58,10 @@ def _command_line(ctx: click.Context) -> str:
               metavar="KEY=VALUE", help="Builder option of the model, e.g. width=0.25.")
 @click.option("--loss", type=click.Choice(["l1", "l2"]),
               help="Norm of the regression loss; default: the model's (pix2pix: l1).")
+@click.option("--gan", is_flag=True,
+              help="pix2pix models: add the PatchGAN adversarial loss (lambda_L1 = 100).")
 def command(model, images, val, val_split, epochs, out_dir, imgsz, batch, lr, resume, limit,
-            weights_init, max_minutes, seed, install, model_kw, loss):
+            weights_init, max_minutes, seed, install, model_kw, loss, gan):
     """Train a zoo model on color photos; keep the best checkpoint and write a model card.
 
     Loss by the model's output kind (ab_tanh: MSE on ab/scale, rgb_tanh: L1 on RGB,
@@ -91,7 +93,7 @@ def command(model, images, val, val_split, epochs, out_dir, imgsz, batch, lr, re
     cfg = TrainConfig(
         model=model, images=images, out=out_dir, epochs=epochs, val=val, val_split=val_split,
         imgsz=imgsz, batch=batch, resume=resume, limit=limit, weights_init=weights_init,
-        lr=lr, seed=seed, max_minutes=max_minutes, model_kw=model_kw, loss=loss,
+        lr=lr, seed=seed, max_minutes=max_minutes, model_kw=model_kw, loss=loss, gan=gan,
         command=_command_line(click.get_current_context()),
     )
     try:

@@ -28,12 +28,13 @@ from edgecolor import metrics
 from edgecolor.color import combine, rgb_to_lab
 from edgecolor.imageio import atomic_write_bytes
 from edgecolor.train import card as cards
-from edgecolor.train import data, losses
+from edgecolor.train import data, gan, losses
 
 STATE = "state.json"
 BEST = "best.weights.h5"
 LAST = "last.weights.h5"
 LAST_OPT = "last.optimizer.npz"
+LAST_DISC, LAST_DISC_OPT = "last.disc.weights.h5", "last.disc_optimizer.npz"  # with --gan
 
 
 class TrainError(ValueError):
@@ -59,6 +60,7 @@ class TrainConfig:
     seed: int = 0
     max_minutes: float | None = None  # stop after the epoch that would overrun this budget
     loss: str | None = None  # "l1" | "l2"; None: the model's (pix2pix: l1), else its kind's
+    gan: bool = False  # + pix2pix's PatchGAN adversarial loss (edgecolor.train.gan)
     cache_side: int | None = None  # shorter side of cached photos; None = 2 * crop
     model_kw: dict = field(default_factory=dict)  # builder keywords, e.g. {"width": 0.25}
     command: str = ""  # the command line, recorded in the card
@@ -197,6 +199,8 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] = click.echo,
         use_spec = create_spec(cfg.model, **cfg.model_kw)
         norm = cfg.loss or (info.train_loss if info else None)
         rule = losses.loss_rule(use_spec, norm)
+        if cfg.gan:
+            gan.check_generator(use_spec)
     except ValueError as e:
         raise TrainError(str(e)) from e
     use_size = use_spec.input_size
@@ -214,12 +218,26 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] = click.echo,
     if cfg.weights_init and not cfg.resume:
         load_model_weights(cfg.model, model, cfg.weights_init)
     optimizer = keras.optimizers.Adam(cfg.lr)
-    model.compile(optimizer=optimizer, loss=losses.keras_loss(spec, cfg.images, norm))
+    fitted = model
+    if cfg.gan:
+        disc = gan.patchgan(keras, tuple(model.inputs[0].shape[1:]), tuple(model.output.shape[1:]),
+                            width=float(cfg.model_kw.get("width", 1.0)))
+        d_optimizer = keras.optimizers.Adam(gan.D_LR, beta_1=gan.D_BETA1)
+        fitted = gan.adversarial_trainer(keras, model, disc)
+        fitted.compile(g_optimizer=optimizer, d_optimizer=d_optimizer)
+    else:
+        model.compile(optimizer=optimizer, loss=losses.keras_loss(spec, cfg.images, norm))
     start = 0
     if state:
         load_model_weights(cfg.model, plain, out / LAST)  # uncompiled twin: no warning
         model.set_weights(plain.get_weights())
         _load_optimizer(optimizer, model, out / LAST_OPT)
+        if cfg.gan:
+            if not (out / LAST_DISC).is_file():
+                raise TrainError(f"{out}: this run was trained without --gan; resume it "
+                                 "without --gan")
+            disc.load_weights(out / LAST_DISC)
+            _load_optimizer(d_optimizer, disc, out / LAST_DISC_OPT)
         start = int(state["epoch"])
         if start >= cfg.epochs:
             echo(f"{out}: already trained {start} epochs; raise --epochs to continue")
@@ -229,6 +247,7 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] = click.echo,
     ds = data.dataset(train_set, spec, crop, cfg.batch, losses.target_fn(spec, norm),
                       _output_hw(model), seed=cfg.seed + 1000 * start)
 
+    loss_text = rule.describe + (f" {gan.DESCRIBE}" if cfg.gan else "")
     card = {
         "model": cfg.model,
         "weights": BEST,
@@ -245,7 +264,7 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] = click.echo,
         },
         "training": {
             "crop": crop, "batch": cfg.batch, "epochs_requested": cfg.epochs,
-            "steps_per_epoch": steps, "optimizer": f"Adam, lr {cfg.lr:g}", "loss": rule.describe,
+            "steps_per_epoch": steps, "optimizer": f"Adam, lr {cfg.lr:g}", "loss": loss_text,
             "augment": "random square window (side crop..2x crop of the photo cached at shorter "
                        f"side {cfg.cache_side or 2 * crop} px) resized to crop, left-right flip",
             "seed": cfg.seed, "weights_init": cfg.weights_init, "max_minutes": cfg.max_minutes,
@@ -284,7 +303,9 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] = click.echo,
             val_mse, val_psnr = validate(model)
             score = val_psnr if len(validate) else -loss
             seconds = time.monotonic() - self.t
-            history.append({"epoch": epoch + 1, "loss": loss, "val_mse": val_mse,
+            # with --gan: the epoch's mean adversarial terms, beside the L1 in "loss"
+            adversarial = {k: float(logs[k]) for k in ("adv", "d_loss") if k in logs}
+            history.append({"epoch": epoch + 1, "loss": loss, **adversarial, "val_mse": val_mse,
                             "val_psnr": val_psnr, "seconds": round(seconds, 1)})
             improved = score > best["score"]
             if improved:
@@ -292,6 +313,11 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] = click.echo,
                 _save_weights(model, plain, out / BEST)
             _save_weights(model, plain, out / LAST)
             _save_optimizer(optimizer, out / LAST_OPT)
+            if cfg.gan:
+                tmp = out / ".last.disc.tmp.weights.h5"
+                disc.save_weights(tmp)
+                os.replace(tmp, out / LAST_DISC)
+                _save_optimizer(d_optimizer, out / LAST_DISC_OPT)
             wall = wall_before + time.monotonic() - t0
             stop = bool(cfg.max_minutes) and wall + seconds > cfg.max_minutes * 60
             done = stop or epoch + 1 >= cfg.epochs
@@ -311,8 +337,8 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] = click.echo,
             echo(f"epoch {epoch + 1}/{cfg.epochs}  loss {loss:.5f}{val}  {seconds:.0f} s"
                  + ("  *best" if improved else ""))
             if stop:
-                model.stop_training = True
+                self.model.stop_training = True
 
-    model.fit(ds, steps_per_epoch=steps, epochs=cfg.epochs, initial_epoch=start,
+    fitted.fit(ds, steps_per_epoch=steps, epochs=cfg.epochs, initial_epoch=start,
               callbacks=[EpochEnd()], verbose=0, shuffle=False)
     return card
