@@ -179,8 +179,10 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
     results = []
     for i, (fmt_name, precision) in enumerate(rows, 1):
         fmt = get_format(fmt_name)
-        # the spec's name: variants with another output contract (eccv16-bins) get their own
-        name = fmt.artifact_name(spec.name, precision)
+        # a variant with another output contract (eccv16's bins head) gets its own names
+        variant = spec.extra.get("variant")
+        name = fmt.artifact_name(f"{model_name}-{variant}" if variant else model_name,
+                                 precision)
         if on_start:
             on_start(i, len(rows), name)
         res = ArtifactResult(fmt_name, precision, name, out_dir / name)

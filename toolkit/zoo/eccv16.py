@@ -67,10 +67,11 @@ def eccv16_spec(input_size: tuple[int, int] = (224, 224), head: str = "ab",
     output = (OutputSpec("class8_ab", "ab") if head == "ab"
               else OutputSpec("class8_313", "ab_bins", temperature=temperature))
     return ModelSpec(
-        name="eccv16" if head == "ab" else "eccv16-bins",  # artifact names of the variant
+        name="eccv16",
         inputs=(InputSpec("data_l", tuple(input_size), "l-50", 1),),
         output=output,
-        extra={"head": head, "output_stride": 4},
+        # "variant": artifacts of the bins head are named eccv16-bins-*
+        extra={"head": head, "output_stride": 4, **({"variant": "bins"} if head != "ab" else {})},
     )
 
 
