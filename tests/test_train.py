@@ -243,3 +243,22 @@ def test_card_shows_raw_rgb_psnr_only_for_rgb_models():
     assert "raw RGB PSNR" not in lab
     assert "raw RGB PSNR (dB) |" in rgb
     assert rgb.count("| 17.25 |") == 2  # the set row and the overall row
+
+
+def test_precise_bn_replaces_moving_statistics_by_the_batch_average(rng):
+    from edgecolor._tf import import_tf
+    from edgecolor.train.bn import reestimate_batchnorm
+
+    _, keras = import_tf()
+    inp = keras.Input((4, 4, 3))
+    model = keras.Model(inp, keras.layers.BatchNormalization(name="bn")(inp))
+    batches = [(rng.normal(5.0 + k, 2.0, (8, 4, 4, 3)).astype(np.float32), None)
+               for k in range(4)]
+    bn_layer = model.get_layer("bn")
+    assert np.allclose(bn_layer.moving_mean.numpy(), 0.0)  # Keras starts at (0, 1)
+    assert reestimate_batchnorm(model, iter(batches), 3) == 3
+    expected = np.mean([b[0].mean(axis=(0, 1, 2)) for b in batches[:3]], axis=0)
+    assert np.allclose(bn_layer.moving_mean.numpy(), expected, atol=1e-4)
+    assert bn_layer.momentum == 0.99  # restored
+    plain = keras.Model(inp, keras.layers.Conv2D(2, 1)(inp))
+    assert reestimate_batchnorm(plain, iter(batches), 3) == 0

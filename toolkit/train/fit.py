@@ -27,13 +27,14 @@ import numpy as np
 from edgecolor import metrics
 from edgecolor.color import combine, rgb_to_lab
 from edgecolor.imageio import atomic_write_bytes
+from edgecolor.train import bn, data, gan, losses
 from edgecolor.train import card as cards
-from edgecolor.train import data, gan, losses
 
 STATE = "state.json"
 BEST = "best.weights.h5"
 LAST = "last.weights.h5"
 LAST_OPT = "last.optimizer.npz"
+BN_BATCHES = 25  # training batches averaged into the BatchNorm statistics before validation
 LAST_DISC, LAST_DISC_OPT = "last.disc.weights.h5", "last.disc_optimizer.npz"  # with --gan
 
 
@@ -244,6 +245,8 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] = click.echo,
             return cards.read_card(out / "card.json")
     validate = Validator(val_set, spec, (crop, crop), cfg.batch)
     steps = data.steps_per_epoch(train_set, cfg.batch)
+    bn_stream = data.batches(train_set, spec, crop, cfg.batch, losses.target_fn(spec, norm),
+                             _output_hw(model), seed=cfg.seed + 7 + 1000 * start)
     ds = data.dataset(train_set, spec, crop, cfg.batch, losses.target_fn(spec, norm),
                       _output_hw(model), seed=cfg.seed + 1000 * start)
 
@@ -268,6 +271,8 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] = click.echo,
             "augment": "random square window (side crop..2x crop of the photo cached at shorter "
                        f"side {cfg.cache_side or 2 * crop} px) resized to crop, left-right flip",
             "seed": cfg.seed, "weights_init": cfg.weights_init, "max_minutes": cfg.max_minutes,
+            "batchnorm": f"statistics re-estimated over {BN_BATCHES} training batches before "
+                         "every validation (precise BN, edgecolor.train.bn)",
         },
         "selected_by": "validation PSNR (8-bit RGB, own L + predicted ab)" if len(val_set)
         else "training loss (no validation photos)",
@@ -300,6 +305,8 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] = click.echo,
         def on_epoch_end(self, epoch, logs=None):
             self.bar.__exit__(None, None, None)
             loss = float(logs["loss"])
+            # the moving averages lag far behind a short run's weights: re-estimate them
+            bn.reestimate_batchnorm(model, bn_stream, BN_BATCHES)
             val_mse, val_psnr = validate(model)
             score = val_psnr if len(validate) else -loss
             seconds = time.monotonic() - self.t
