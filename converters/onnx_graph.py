@@ -225,11 +225,7 @@ def fold_upsample_into_conv(model) -> tuple[object, list[str]]:
             for b in range(sw):
                 wp, kpads = _phase_kernel(weight, a, b, sh, sw, pads)
                 name = g.unique(f"{conv.output[0]}__phase{a}{b}")
-                ins = [x, g.const(f"{name}_W", wp, weight.dtype)]
-                if bias is not None:
-                    ins.append(g.const(f"{name}_B", bias, bias.dtype))
-                nodes.append(helper.make_node("Conv", ins, [name], name=name,
-                                              kernel_shape=list(wp.shape[2:]), pads=kpads))
+                nodes.append(_phase_conv(g, x, name, wp, kpads, bias))
                 if act is not None:
                     act_out = g.unique(f"{name}_{act.op_type.lower()}")
                     nodes.append(helper.make_node(
@@ -311,6 +307,18 @@ def _phase_kernel(weight: np.ndarray, a: int, b: int, sh: int, sw: int, pads: li
     return wp, [-oy[0], -ox[0], oy[-1], ox[-1]]
 
 
+def _phase_conv(g: _Graph, x: str, name: str, weight: np.ndarray, pads: list[int],
+                bias: np.ndarray | None):
+    """One phase's Conv node on ``x`` (its weight and bias become initializers)."""
+    from onnx import helper
+
+    ins = [x, g.const(f"{name}_W", weight, weight.dtype)]
+    if bias is not None:
+        ins.append(g.const(f"{name}_B", bias, bias.dtype))
+    return helper.make_node("Conv", ins, [name], name=name,
+                            kernel_shape=list(weight.shape[2:]), pads=pads)
+
+
 def _pixel_shuffle_nhwc(g: _Graph, phases: list[str], out: str, n: int, h: int, w: int,
                         sh: int, sw: int, c: int) -> list:
     """Nodes interleaving phase outputs (a, b) into ``out`` (N, C, sh*H, sw*W)."""
@@ -346,7 +354,6 @@ def conv_transpose_to_phase_convs(model) -> tuple[object, list[str]]:
     and on the pix2pix U-Nets that was 74-76% of the time in FP32 and int8 alike; the phase
     convolutions run in int8. Exact in float.
     """
-    from onnx import helper
 
     g = _Graph(model)
     replacements, notes = {}, []
@@ -365,11 +372,7 @@ def conv_transpose_to_phase_convs(model) -> tuple[object, list[str]]:
             for b in range(sw):
                 wp, kpads = _transposed_phase_kernel(weight, a, b, sh, sw, pads)
                 name = g.unique(f"{node.output[0]}__phase{a}{b}")
-                ins = [x, g.const(f"{name}_W", wp, weight.dtype)]
-                if bias is not None:
-                    ins.append(g.const(f"{name}_B", bias, bias.dtype))
-                nodes.append(helper.make_node("Conv", ins, [name], name=name,
-                                              kernel_shape=list(wp.shape[2:]), pads=kpads))
+                nodes.append(_phase_conv(g, x, name, wp, kpads, bias))
                 phases.append(name)
         nodes += _pixel_shuffle_nhwc(g, phases, node.output[0], n, h, w, sh, sw, cout)
         replacements[id(node)] = nodes
