@@ -301,14 +301,18 @@ def overview_table(reports: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def markdown(command: str, reports: dict[str, dict], calib: Path, images: list[Path]) -> str:
-    """The results file: command, machine, sets, then one table per model."""
+def markdown(command: str, reports: dict[str, dict], calib: Path, images: list[Path],
+             unfinished: list[str] | None = None) -> str:
+    """The results file: command, machine, sets, then one table per model (``unfinished``:
+    models of the run not measured yet, named at the top of a partial file)."""
     first = next(iter(reports.values()))
     ctx, cpu = first["context"], first["context"]["cpu"]
     versions = ", ".join(f"{k} {v}" for k, v in sorted(ctx["versions"].items()))
     out = [
         f"# Benchmark matrix: {ctx.get('device_profile', {}).get('name', '?')}", "",
         f"Command: `{command}`", "",
+        *([f"**Partial:** still running (or stopped) before {', '.join(unfinished)}.", ""]
+          if unfinished else []),
         f"- Date: {ctx['date']}; machine {ctx['machine']}"
         f"{' (EMULATED)' if ctx.get('emulated') else ''}; {ctx['os']}; Python {ctx['python']}",
         f"- CPU: {cpu['model']} — SIMD: {' '.join(cpu['simd'])}; cores "
@@ -372,7 +376,7 @@ def render(json_path: Path) -> int:
 
     data = json.loads(json_path.read_text())
     md = markdown(data["command"], data["models"], Path(data["calib"]),
-                  [Path(p) for p in data["images"]])
+                  [Path(p) for p in data["images"]], data.get("unfinished"))
     atomic_write_bytes(json_path.with_suffix(".md"), md.encode())
     print(md)
     return 0
@@ -406,20 +410,27 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/run_matrix.py " + shlex.join(sys.argv[1:] if argv is None
                                                               else argv)
     reports: dict[str, dict] = {}
+    models = _split(args.models) or list_models()
+    kind = args.host_kind or host.name
+
+    def write(md: str) -> None:
+        # after every model, so a run stopped midway keeps the models it finished
+        atomic_write_bytes(args.out / f"{kind}.md", md.encode())
+        atomic_write_bytes(args.out / f"{kind}.json",
+                           to_json({"schema": "edgecolor.matrix/1", "command": command,
+                                    "calib": str(calib), "images": [str(p) for p in images],
+                                    "models": reports,
+                                    "unfinished": models[len(reports):]}).encode())
+
     with tempfile.TemporaryDirectory(prefix="edgecolor-matrix-") as tmp:
         work = args.work or Path(tmp)
-        for model in _split(args.models) or list_models():
+        for model in models:
             print(f"{model}:", file=sys.stderr, flush=True)
             reports[model] = bench_model(model, args, profile, calib, images, work)
-    kind = args.host_kind or host.name
-    md = markdown(command, reports, calib, images)
-    atomic_write_bytes(args.out / f"{kind}.md", md.encode())
-    atomic_write_bytes(args.out / f"{kind}.json",
-                       to_json({"schema": "edgecolor.matrix/1", "command": command,
-                                "calib": str(calib), "images": [str(p) for p in images],
-                                "models": reports}).encode())
-    print(md)
-    print(f"written: {args.out / (kind + '.md')} and .json", file=sys.stderr)
+            write(markdown(command, reports, calib, images, models[len(reports):]))
+            print(f"written: {args.out / (kind + '.md')} and .json "
+                  f"({len(reports)}/{len(models)} models)", file=sys.stderr, flush=True)
+    print(markdown(command, reports, calib, images))
     failed = [r for rep in reports.values() for r in rep["rows"] + rep.get("alternatives", [])
               if r.get("status") != "ok"]
     return 1 if failed else 0
