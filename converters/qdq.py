@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -167,7 +168,7 @@ def quantize(fp32, spec, calib, flavour: Flavour, method: str = "minmax",
         quantized = onnx.load(out)
     quantized = strip_output_qdq(quantized)  # the output stays float in both flavours
     if flavour is TENSORRT:
-        problems = structure_problems(quantized)
+        problems = structure_problems(quantized, float_nodes=exclude)
         if problems:
             raise RuntimeError("int8 (TensorRT) Q/DQ rules violated: " + "; ".join(problems))
     del quantized.graph.value_info[:]
@@ -220,10 +221,11 @@ def strip_output_qdq(model):
 
 # --- validation ---------------------------------------------------------------------------
 
-def structure_problems(model) -> list[str]:
+def structure_problems(model, float_nodes: Iterable[str] = ()) -> list[str]:
     """Every way the model breaks the TensorRT Q/DQ rules: :func:`qdq_problems` (what
-    TensorRT would reject) plus :func:`placement_problems` (what it would not fuse)."""
-    return qdq_problems(model) + placement_problems(model)
+    TensorRT would reject) plus :func:`placement_problems` (what it would not fuse);
+    ``float_nodes``: node names deliberately left in float (``nodes_to_exclude``)."""
+    return qdq_problems(model) + placement_problems(model, float_nodes)
 
 
 def qdq_problems(model, types: tuple[str, ...] = ("int8",)) -> list[str]:
@@ -311,9 +313,14 @@ def _weight_use(qdq_node, consts, consumers, producers):
     return None
 
 
-def placement_problems(model) -> list[str]:
+def placement_problems(model, float_nodes: Iterable[str] = ()) -> list[str]:
     """Q/DQ placement that keeps TensorRT from fusing: a graph output produced by Q/DQ, or an
-    Add with an unquantized activation input (TensorRT then runs it in float)."""
+    Add with an unquantized activation input (TensorRT then runs it in float).
+
+    An Add named in ``float_nodes`` was kept in float on purpose (a quality budget or a
+    sensitivity probe); one of its inputs may still come through a DQ that it shares with
+    a quantized consumer, which TensorRT accepts, so it is not a problem."""
+    float_nodes = set(float_nodes)
     graph = model.graph
     producers = {o: n for n in graph.node for o in n.output}
     consts = constants(graph)
@@ -324,7 +331,7 @@ def placement_problems(model) -> list[str]:
             problems.append(f"graph output {out.name!r} comes from {p.op_type} "
                             "(no Q/DQ on the final output)")
     for node in graph.node:
-        if node.op_type != "Add":
+        if node.op_type != "Add" or node.name in float_nodes:
             continue
         acts = [i for i in node.input if i not in consts]
         if len(acts) == 2:

@@ -167,7 +167,7 @@ def _residual_model():
     x = L.Conv2D(16, 3, padding="same", activation="relu")(inp)
     y = L.Conv2D(16, 3, padding="same", activation="relu")(x)
     y = L.Conv2D(16, 3, padding="same")(y)
-    x = L.ReLU()(L.Add()([x, y]))
+    x = L.ReLU()(L.Add(name="res_add")([x, y]))
     x = L.Conv2DTranspose(16, 3, strides=2, padding="same", activation="relu")(x)
     x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
     out = L.Conv2D(2, 3, padding="same", activation="tanh", name="ab")(x)
@@ -203,6 +203,31 @@ def test_residual_add_gets_qdq_on_both_inputs_and_convtranspose_axis_1(tmp_path,
                if n.op_type in qdq.QDQ_OPS)
     assert producers["ab"].op_type not in qdq.QDQ_OPS
     assert qdq.structure_problems(proto) == []
+
+
+def test_residual_add_kept_in_float_passes_the_tensorrt_rules(tmp_path, calib_dir):
+    # The budget's sensitivity probe keeps one layer at a time in float. For an Add whose
+    # first input also feeds a quantized conv (MobileNetV2's residuals), that input still
+    # comes through a shared DQ and the other does not: TensorRT accepts that (the Add runs
+    # in float), so the conversion must not fail the residual-pair rule.
+    from edgecolor.calibration import CalibrationSet
+    from edgecolor.converters import qdq
+    from edgecolor.converters.onnx import convert
+
+    model, spec = _residual_model()
+    cs = CalibrationSet.from_folder(calib_dir, spec, holdout=0)
+    path = tmp_path / "residual-onnx-int8.onnx"
+    fields = convert(model, spec, "int8", path,
+                     ConvertOptions(calib=cs, extra={"float_layers": ["res_add"]}))
+    assert fields["float_layers"] == ["res_add"]
+    proto = onnx.load(path)
+    producers = {o: n for n in proto.graph.node for o in n.output}
+    consts = qdq.constants(proto.graph)
+    add = next(n for n in proto.graph.node if n.op_type == "Add"
+               and not any(i in consts for i in n.input))
+    assert sorted(producers[i].op_type for i in add.input) == ["Conv", "DequantizeLinear"]
+    assert any("is not quantized" in p for p in qdq.structure_problems(proto))
+    assert qdq.structure_problems(proto, float_nodes=[add.name]) == []
 
 
 def test_two_input_model_keeps_spec_names_and_order(tmp_path, rng):

@@ -42,6 +42,7 @@ BUDGETED = ("int8", "int8-cpu")  # precisions a PSNR budget applies to
 MAX_FLOAT_FRACTION = 0.2
 TIMING_RUNS = 15
 NNCF_ADVANCED = {"channel_alignment": True, "bias_correction": "full"}
+RANKING = "layer ranking"  # the strategy name of a failed sensitivity ranking (no artifact)
 
 
 class BudgetError(RuntimeError):
@@ -91,7 +92,8 @@ class Attempt:
     def line(self) -> str:
         """Compact one-line result: "int8+float[spike] 0.52" (dB) or "... failed"."""
         if self.score is None:
-            return f"{self.short()} failed ({self.error})"
+            name = RANKING if self.strategy == RANKING else self.short()
+            return f"{name} failed ({self.error})"
         return f"{self.short()} {self.score.dpsnr:.2f}"
 
     def to_dict(self) -> dict:
@@ -212,7 +214,12 @@ class BudgetedConversion:
         plain = trial("int8", precision, method, [])
         if plain.within(self.max_dpsnr):
             return plain
-        ranking = self._rank(model, spec, precision, options)
+        try:
+            ranking = self._rank(model, spec, precision, options)
+        except Exception as e:  # no ranking: the strategies without float layers still run
+            attempts.append(Attempt(RANKING, precision, method, [],
+                                    error=_one_line(e)))
+            ranking = []
         limit = max(1, math.floor(self.max_float_fraction * len(ranking)))
         for k in range(1, min(limit, len(ranking)) + 1):
             a = trial("int8 + float layers", precision, method, ranking[:k])
