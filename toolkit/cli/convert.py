@@ -62,7 +62,7 @@ def command(model, weights, target, out_dir, formats, precisions, calib, calib_s
       edgecolor convert --target rpi4 --format tflite --precision int8 --calib photos/ -o art/
       edgecolor convert --target jetson-orin-nano --calib photos/ -o art/ --imgsz 224
       edgecolor convert --format tflite --precision int8 --max-dpsnr 0.3 --calib photos/ -o art/
-      edgecolor convert --model eccv16 --option head=bins --option temperature=0.38 \
+      edgecolor convert --model eccv16 --option head=bins --option temperature=0.38 \\
           --calib photos/ -o art-bins/
     """
     from edgecolor.converters.run import ConvertRequestError, convert_all
