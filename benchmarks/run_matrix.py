@@ -80,6 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="skip SSIM and CIEDE2000 (about 1 s per 500 px photo and row)")
     p.add_argument("--render", type=Path,
                    help="only rewrite the .md beside this results .json (no measuring)")
+    p.add_argument("--no-budget", action="store_true",
+                   help="plain int8 rows: skip the quality budget (`convert --max-dpsnr`) that "
+                        "int8 rows of trained models otherwise get")
     p.add_argument("--no-alternatives", action="store_true",
                    help="skip Keras predict / OpenCV DNN / ORT default")
     p.add_argument("--train-missing", type=float, metavar="MINUTES",
@@ -184,7 +187,8 @@ def bench_model(model: str, args, profile, calib: Path, images: list[Path], work
     results = convert_all(model, target=profile, formats=_split(args.formats),
                           precisions=_split(args.precisions), calib=calib,
                           calib_size=args.calib_size, out_dir=out, weights="default",
-                          imgsz=size, threads=args.threads, on_done=done)
+                          imgsz=size, threads=args.threads, on_done=done,
+                          budget=False if args.no_budget else None)
     made = [r.name for r in results if r.path.is_file()]
     alts = [] if args.no_alternatives else alternatives(
         model, create_spec(model, size).to_dict(), str(weights) if weights else None, made)
