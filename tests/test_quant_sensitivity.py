@@ -165,6 +165,23 @@ def test_sensitivity_ranks_the_range_broken_block_first(spiky, validator, fmt, p
         assert spike.stats["act_sqnr_db"] + 10 < by_name["conv1"].stats["act_sqnr_db"]
 
 
+def test_large_models_probe_only_the_preselected_layers(spiky, validator):
+    # each probe is a full quantization: a 400-layer DenseNet U-Net would take hours, so
+    # only max_probes layers are probed, chosen from the FP32 activation ranges
+    from edgecolor.quant.backends import make_backend
+    from edgecolor.quant.sensitivity import analyze_backend, preselect, variant_count
+
+    model, spec, calib, _ = spiky
+    assert preselect(model, LAYERS, validator.vset.inputs, 1) == ["spike"]
+    backend = make_backend("tflite", model, spec, calib, "int8")
+    result = analyze_backend(backend, validator, modes=("all_but",), max_probes=2)
+    assert result.layer_count == len(LAYERS) and len(result.layers) == 2
+    assert result.preselected["probed"] == 2 and result.preselected["of"] == len(LAYERS)
+    assert result.ranking()[0] == "spike"
+    assert result.layers[0].all_but_psnr > result.full.psnr_vs_fp32 + 15
+    assert variant_count(len(LAYERS), ("all_but",), max_probes=2) == 3
+
+
 def test_risks_flag_the_broken_range_and_the_architecture(spiky):
     from edgecolor.quant.risks import SPREAD_RATIO, check_risks
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from edgecolor.quant import MAX_PROBES
+
 DEFAULT_FORMATS = ("tflite:int8", "openvino:int8", "onnx:int8-cpu")
 
 
@@ -54,10 +56,14 @@ def parse_formats(items: tuple[str, ...]) -> list[tuple[str, str]]:
               type=click.Choice(["minmax", "percentile", "entropy"]),
               help="Activation range estimation (TFLite always uses minmax).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
+@click.option("--max-probes", type=click.IntRange(min=0), default=MAX_PROBES,
+              show_default=True,
+              help="Probe at most this many layers, those with the most outlying FP32 "
+                   "ranges (each probe is a full quantization); 0 = every layer.")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for <model>-sensitivity.json and .png.")
 def command(model, weights, imgsz, width, calib, calib_size, holdout, formats, calib_method,
-            seed, out_dir):
+            seed, max_probes, out_dir):
     """Rank layers by how much int8 costs them, on each backend, in dB.
 
     For every Keras layer (a nested block counts as one): output PSNR vs FP32 when only it
@@ -86,11 +92,12 @@ def command(model, weights, imgsz, width, calib, calib_size, holdout, formats, c
     from edgecolor.quant.layers import layer_names
     from edgecolor.quant.sensitivity import analyze, variant_count
 
-    total = sum(variant_count(len(layer_names(keras_model))) for _ in pairs)
+    total = sum(variant_count(len(layer_names(keras_model)), max_probes=max_probes)
+                for _ in pairs)
     with click.progressbar(length=total, label="quantizing variants", file=sys.stderr,
                            show_pos=True) as bar:
         result = analyze(keras_model, spec, cs, model_name=model, formats=pairs,
-                         progress=lambda: bar.update(1))
+                         progress=lambda: bar.update(1), max_probes=max_probes)
     out = Path(out_dir)
     json_path = rep.write_json(result, out / f"{model}-sensitivity.json")
     png_path = rep.bar_chart(result, out / f"{model}-sensitivity.png")

@@ -12,3 +12,5 @@
 
 Converter-side: needs the ``[convert]`` extra; nothing here is imported on devices.
 """
+
+MAX_PROBES = 16  # layers a sensitivity ranking probes by default (each a full quantization)

@@ -7,7 +7,9 @@ cheapest first; the first artifact within budget is kept:
 1. plain int8 (the requested calibration method);
 2. the most sensitive layers in float, one more at a time, ranked by
    :mod:`edgecolor.quant.sensitivity` on the same backend, up to ``max_float_fraction`` of
-   the layers (TFLite denylist, NNCF ignored scope, ONNX Runtime nodes_to_exclude);
+   the layers and MAX_FLOAT_TRIALS candidates (TFLite denylist, NNCF ignored scope, ONNX
+   Runtime nodes_to_exclude); a model with more than MAX_PROBES layers ranks only the
+   MAX_PROBES layers with the most outlying FP32 ranges, so the search stays minutes long;
 3. the format's other calibration methods (minmax / percentile / entropy), plain and then
    with the same float layers, best validation PSNR first;
 4. OpenVINO: NNCF channel alignment (cross-layer equalization) + full bias correction;
@@ -35,11 +37,13 @@ from pathlib import Path
 import numpy as np
 
 from edgecolor.formats import Format, get_format, load_runner_class
+from edgecolor.quant import MAX_PROBES
 from edgecolor.quant.layers import layer_names
 from edgecolor.quant.validation import Score, ValidationSet, Validator, keras_infer
 
 BUDGETED = ("int8", "int8-cpu")  # precisions a PSNR budget applies to
 MAX_FLOAT_FRACTION = 0.2
+MAX_FLOAT_TRIALS = 8  # float-layer candidates per calibration method (each a full conversion)
 TIMING_RUNS = 15
 NNCF_ADVANCED = {"channel_alignment": True, "bias_correction": "full"}
 RANKING = "layer ranking"  # the strategy name of a failed sensitivity ranking (no artifact)
@@ -220,7 +224,8 @@ class BudgetedConversion:
             attempts.append(Attempt(RANKING, precision, method, [],
                                     error=_one_line(e)))
             ranking = []
-        limit = max(1, math.floor(self.max_float_fraction * len(ranking)))
+        limit = min(MAX_FLOAT_TRIALS,
+                    max(1, math.floor(self.max_float_fraction * self.layer_count)))
         for k in range(1, min(limit, len(ranking)) + 1):
             a = trial("int8 + float layers", precision, method, ranking[:k])
             if a.within(self.max_dpsnr):
@@ -260,8 +265,9 @@ class BudgetedConversion:
             self.progress(f"ranking layers on {self.fmt.name}")
         method = options.calib_method if self.fmt.name != "tflite" else "minmax"
         backend = make_backend(self.fmt.name, model, spec, options.calib, precision, method)
-        result = analyze_backend(backend, self.validator, modes=("all_but",), with_stats=False)
-        self.layer_count = len(result.layers)
+        result = analyze_backend(backend, self.validator, modes=("all_but",), with_stats=False,
+                                 max_probes=MAX_PROBES)
+        self.layer_count = result.layer_count
         self.ranking = result.ranking()
         return self.ranking
 

@@ -35,6 +35,9 @@ def ranked_table(report) -> str:
         lines += ["", f"{b.format} {b.precision} ({b.method}) via {b.tool}",
                   f"  FP32 {b.fp32_psnr:.2f} dB vs truth; all int8: dPSNR "
                   f"{b.full.dpsnr:.2f} dB, {b.full.psnr_vs_fp32:.1f} dB vs FP32"]
+        if b.preselected:
+            lines.append(f"  probed {b.preselected['probed']} of {b.preselected['of']} layers, "
+                         f"chosen by {b.preselected['by']} (--max-probes 0: all)")
         w = max([5] + [len(s.layer) for s in b.layers])
         k = max([5] + [len(s.kind) for s in b.layers])
         lines.append(f"  {'#':>2}  {'layer':<{w}}  {'kind':<{k}}  {'only-int8':>9}  "

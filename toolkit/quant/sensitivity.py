@@ -10,6 +10,11 @@ Layers are ranked most sensitive first: those whose float copy recovers output P
 (``all_but`` above all-int8), largest recovery first, then the rest by lowest ``only``.
 The backend's own selective-quantization tool makes the variants (see
 :mod:`edgecolor.quant.backends`); this module only loops and collects.
+
+Each variant is a full quantization, so a large model (DenseNet121's U-Net has 400+
+layers; NNCF takes about a minute per variant at 256x256 on 2 cores) would take hours.
+With ``max_probes`` only that many layers are probed, preselected on the FP32 Keras model
+by :func:`preselect` (one forward pass per image); the others are not ranked.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from edgecolor.quant import MAX_PROBES
 from edgecolor.quant.backends import QuantBackend, make_backend
 from edgecolor.quant.layers import layer_scopes, top_layers
 from edgecolor.quant.validation import Score, ValidationSet, Validator, keras_infer
@@ -55,6 +63,8 @@ class BackendSensitivity:
     full: Score  # every layer int8
     layers: list[LayerSensitivity]
     seconds: float = 0.0
+    layer_count: int = 0  # layers of the model on this backend (probed or not)
+    preselected: dict = field(default_factory=dict)  # how the probed layers were chosen
 
     def ranking(self) -> list[str]:
         """Layer names, most sensitive first."""
@@ -65,6 +75,7 @@ class BackendSensitivity:
         return {"format": self.format, "precision": self.precision, "method": self.method,
                 "tool": self.tool, "fp32_psnr": round(self.fp32_psnr, 3),
                 "full_int8": self.full.to_dict(), "seconds": round(self.seconds, 1),
+                "layer_count": self.layer_count, "preselected": dict(self.preselected),
                 "layers": [s.to_dict() for s in self.layers]}
 
 
@@ -82,17 +93,45 @@ def rank(layers: list[LayerSensitivity], full_psnr: float) -> list[LayerSensitiv
     return sorted(layers, key=key)
 
 
+def preselect(model, names: list[str], samples: list[list[np.ndarray]], k: int) -> list[str]:
+    """The ``k`` layers of ``names`` whose FP32 activations are hardest on per-tensor int8,
+    in model order.
+
+    Score of a layer: the largest max/p99.99 ratio or channel spread (largest channel range
+    / typical channel range) over its output and, for a nested block, its inner tensors
+    (:func:`edgecolor.quant.risks.activation_ranges`, one forward pass per sample). Per-tensor
+    int8 spends its 255 steps up to the max, so either number large leaves most values few
+    steps.
+    """
+    from edgecolor.quant.risks import activation_ranges
+
+    score = dict.fromkeys(names, 0.0)
+    for r in activation_ranges(model, samples):
+        if r["layer"] in score:
+            score[r["layer"]] = max(score[r["layer"]], r["ratio"], r["spread"])
+    top = set(sorted(names, key=lambda n: -score[n])[:k])
+    return [n for n in names if n in top]
+
+
 def analyze_backend(backend: QuantBackend, validator: Validator,
                     modes: Iterable[str] = MODES, with_stats: bool = True,
-                    progress: Callable[[], None] | None = None) -> BackendSensitivity:
+                    progress: Callable[[], None] | None = None,
+                    max_probes: int | None = None) -> BackendSensitivity:
     """One backend -> its ranked :class:`BackendSensitivity` on the validation images.
 
     modes: which variants to measure ("only", "all_but"); ``progress()`` is called after
-    each quantized variant (for progress bars). Cost: 1 + len(modes) x layers quantizations.
+    each quantized variant (for progress bars); max_probes: probe at most this many layers,
+    preselected by :func:`preselect` (None or 0: every layer). Cost: 1 + len(modes) x
+    probed layers quantizations.
     """
     t0 = time.perf_counter()
     modes = tuple(modes)
     names = backend.layers()
+    layer_count, preselected = len(names), {}
+    if max_probes and len(names) > max_probes:
+        names = preselect(backend.model, names, validator.vset.inputs, max_probes)
+        preselected = {"by": "FP32 activation ranges (max/p99.99, channel spread)",
+                       "probed": len(names), "of": layer_count}
     kinds = {layer.name: type(layer).__name__ for layer in top_layers(backend.model)}
     full = validator.score(backend.infer_fn(backend.quantize(())))
     if progress:
@@ -118,12 +157,14 @@ def analyze_backend(backend: QuantBackend, validator: Validator,
             s.stats = stats.get(s.layer, {})
     return BackendSensitivity(backend.format, backend.precision, backend.method, backend.tool,
                               validator.fp32_psnr, full, rank(results, full.psnr_vs_fp32),
-                              time.perf_counter() - t0)
+                              time.perf_counter() - t0, layer_count, preselected)
 
 
-def variant_count(n_layers: int, modes: Iterable[str] = MODES) -> int:
+def variant_count(n_layers: int, modes: Iterable[str] = MODES,
+                  max_probes: int | None = None) -> int:
     """Quantized variants :func:`analyze_backend` makes for ``n_layers`` layers."""
-    return 1 + len(tuple(modes)) * n_layers
+    probed = min(n_layers, max_probes) if max_probes else n_layers
+    return 1 + len(tuple(modes)) * probed
 
 
 @dataclass
@@ -150,12 +191,14 @@ def analyze(model, spec, calib, model_name: str | None = None,
             formats: Iterable[tuple[str, str]] = (("tflite", "int8"),),
             modes: Iterable[str] = MODES, with_stats: bool = True,
             progress: Callable[[], None] | None = None,
-            on_backend: Callable[[str], None] | None = None) -> SensitivityReport:
+            on_backend: Callable[[str], None] | None = None,
+            max_probes: int | None = MAX_PROBES) -> SensitivityReport:
     """Keras model + CalibrationSet -> :class:`SensitivityReport` over ``formats``.
 
     formats: (format, precision) pairs, e.g. ("onnx", "int8-cpu"). The calibration set's
     held-out images are the validation split. A backend that fails is recorded in
     ``errors`` (one line) and the others go on. Risk checks run once on the Keras model.
+    max_probes: see :func:`analyze_backend`.
     """
     from edgecolor.formats import get_format
     from edgecolor.quant.risks import check_risks
@@ -173,7 +216,7 @@ def analyze(model, spec, calib, model_name: str | None = None,
         try:
             backend = make_backend(fmt, model, spec, calib, precision, method, scopes)
             report.backends.append(analyze_backend(backend, validator, modes, with_stats,
-                                                   progress))
+                                                   progress, max_probes))
         except Exception as e:  # one backend failing must not stop the others
             text = str(e).strip().splitlines()
             report.errors[f"{fmt}:{precision}"] = f"{type(e).__name__}: {text[0] if text else ''}"
