@@ -80,6 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="skip SSIM and CIEDE2000 (about 1 s per 500 px photo and row)")
     p.add_argument("--render", type=Path,
                    help="only rewrite the .md beside this results .json (no measuring)")
+    p.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                   help="only merge these results .json files (same sets) into "
+                        "<out>/<host-kind>.md and .json, one overview for all (no measuring)")
     p.add_argument("--no-budget", action="store_true",
                    help="plain int8 rows: skip the quality budget (`convert --max-dpsnr`) that "
                         "int8 rows of trained models otherwise get")
@@ -365,7 +368,8 @@ def markdown(command: str, reports: dict[str, dict], calib: Path, images: list[P
         refs = "; ".join(r["source"] for r in rep.get("references", []))
         out += ["", f"## {name} ({params}{rep['input_size']}x{rep['input_size']}, {weights})",
                 "", f"FP32 reference: {refs or '—'}. Converted and measured in "
-                f"{rep['minutes']:.1f} min.", *(["", budget.strip()] if budget else []), "",
+                f"{rep['minutes']:.1f} min ({rep['context']['date']}).",
+                *(["", budget.strip()] if budget else []), "",
                 model_table(rep)]
         if rep.get("reported"):
             out += ["", "Paper: " + ", ".join(f"{k} {v}" for k, v in rep["reported"].items())]
@@ -386,6 +390,34 @@ def render(json_path: Path) -> int:
     return 0
 
 
+def merge(paths: list[Path], out: Path, kind: str) -> int:
+    """Merge results .json files of separate runs (same calibration and eval sets) into one
+    ``<out>/<kind>.md`` and ``.json`` with one overview of every model."""
+    import json
+
+    from edgecolor.bench.report import to_json
+    from edgecolor.imageio import atomic_write_bytes
+
+    runs = [json.loads(p.read_text()) for p in paths]
+    sets = {(r["calib"], tuple(r["images"])) for r in runs}
+    if len(sets) > 1:
+        print(f"--merge: the runs used different calibration/eval sets: {sorted(sets)}",
+              file=sys.stderr)
+        return 2
+    reports = {name: rep for r in runs for name, rep in r["models"].items()}
+    command = " && ".join(r["command"] for r in runs)
+    md = markdown(command, reports, Path(runs[0]["calib"]), [Path(p) for p in runs[0]["images"]])
+    md = md.replace("\nCommand: ", "\nMerged by `python benchmarks/run_matrix.py --merge "
+                    + " ".join(p.name for p in paths) + f" --host-kind {kind}` from separate "
+                    "runs (each model's section gives its date). Commands: ", 1)
+    atomic_write_bytes(out / f"{kind}.md", md.encode())
+    atomic_write_bytes(out / f"{kind}.json", to_json({
+        "schema": "edgecolor.matrix/1", "command": command, "merged_from": [p.name for p in paths],
+        "calib": runs[0]["calib"], "images": runs[0]["images"], "models": reports}).encode())
+    print(f"written: {out / (kind + '.md')} and .json ({len(reports)} models)", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the matrix -> 0 when every row was measured, 1 otherwise."""
     from edgecolor._tf import quiet_tf_env
@@ -400,6 +432,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.render:
         return render(args.render)
+    if args.merge:
+        if not args.host_kind:
+            print("--merge needs --host-kind NAME (the merged file's name)", file=sys.stderr)
+            return 2
+        return merge(args.merge, args.out, args.host_kind)
     if args.train_missing is not None and not (args.train_missing > 0
                                                and TRAIN_IMAGES.is_dir()):
         print(f"--train-missing needs MINUTES > 0 and the train photos in {TRAIN_IMAGES}",
