@@ -288,6 +288,32 @@ def test_eccv16_unknown_head_is_refused():
         create_spec("eccv16", head="softmax")
 
 
+@pytest.mark.parametrize("saved,loaded", [("concat", "split"), ("split", "concat")])
+def test_koalarization_fusions_are_one_function_and_share_weight_files(saved, loaded,
+                                                                       tmp_path, rng):
+    """The split fusion (1x1 conv on the encoder + Dense on the embedding, added) is the
+    paper's concat + 1x1 conv cut in two: same parameters, same output, same weight files."""
+    from edgecolor.zoo.koalarization import switch_fusion
+
+    kw = dict(input_size=64, width=0.25, backbone="tiny", backbone_size=64, weights=None)
+    src, spec = create_model("koalarization", fusion=saved, **kw)
+    names = {layer.name for layer in src.layers}
+    assert ("fusion_concat" in names) == (saved == "concat")
+    xs = [rng.uniform(-1, 1, (1, 64, 64, 1)).astype(np.float32),
+          rng.uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32)]
+    want = src.predict(xs, verbose=0)
+    assert np.abs(want).max() > 1e-3
+    twin, _ = switch_fusion(src)
+    assert twin.count_params() == src.count_params()
+    assert np.abs(twin.predict(xs, verbose=0) - want).max() < 1e-5
+    path = tmp_path / f"{saved}.weights.h5"
+    src.save_weights(path)
+    dst, _ = create_model("koalarization", fusion=loaded, **{**kw, "weights": path})
+    assert np.abs(dst.predict(xs, verbose=0) - want).max() < 1e-5
+    with pytest.raises(ValueError, match="fusion"):
+        create_model("koalarization", fusion="sum", **kw)
+
+
 @pytest.mark.parametrize("saved,loaded", [("bins", "ab"), ("ab", "bins")])
 def test_eccv16_weights_of_either_head_load_into_either(saved, loaded, photo_l, tmp_path):
     """Training saves the "bins" head (its loss needs the distribution), import-caffe the "ab"
