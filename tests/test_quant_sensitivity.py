@@ -260,3 +260,23 @@ def test_analyze_cli_rejects_an_unknown_format(tmp_path):
     result = CliRunner().invoke(cli, ["analyze", "--format", "tensorrt", "-o", str(tmp_path)])
     assert result.exit_code == 2
     assert "tflite, openvino, onnx" in result.output
+
+
+def test_concat_of_far_apart_ranges_is_flagged(rng):
+    # koalarization's fusion: encoder features (0..0.05) joined with logits (±2.6)
+    from edgecolor._tf import import_tf
+    from edgecolor.quant.risks import activation_ranges, concat_risks
+
+    _, keras = import_tf()
+    L = keras.layers
+    inp = L.Input((8, 8, 1), batch_size=1)
+    small = L.Conv2D(4, 1, name="small", kernel_initializer=keras.initializers.Constant(0.01))(inp)
+    big = L.Conv2D(4, 1, name="big", kernel_initializer=keras.initializers.Constant(1.0))(inp)
+    near = L.Conv2D(4, 1, name="near", kernel_initializer=keras.initializers.Constant(0.5))(inp)
+    out = L.Concatenate(name="far")([small, big])
+    out2 = L.Concatenate(name="close")([big, near])
+    model = keras.Model(inp, [out, out2])
+    samples = [[rng.uniform(-1, 1, (1, 8, 8, 1)).astype(np.float32)] for _ in range(2)]
+    risks = concat_risks(model, activation_ranges(model, samples))
+    assert [(r.layer, r.kind, r.severity) for r in risks] == [("far", "concat_ranges", "high")]
+    assert risks[0].value == pytest.approx(100, rel=0.01) and "small" in risks[0].detail

@@ -12,7 +12,10 @@ Flagged per Keras layer (or block), each with what edgecolor did about it:
 * ``wide_range``: activations whose max is far above their 99.99th percentile
   (``max/p99.99``), or one channel far above the others (``channel spread``: max channel
   range / 75th-percentile channel range): a per-tensor
-  int8 scale set by the outlier leaves the rest of the tensor a few levels.
+  int8 scale set by the outlier leaves the rest of the tensor a few levels;
+* ``concat_ranges``: a concatenation of inputs whose ranges differ by more than
+  CONCAT_RATIO (every backend gives a concat one int8 scale, so the smaller input keeps a
+  few levels; koalarization's fusion concat did this to its encoder features).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from edgecolor.quant.layers import top_layers
 
 WIDE_RATIO = 4.0  # max / p99.99 above this: outliers set the int8 scale
 SPREAD_RATIO = 32.0  # max channel range / 75th-percentile channel range above this
+CONCAT_RATIO = 16.0  # largest / smallest input range of a concatenation above this
 MAX_IMAGES = 16  # calibration images used to measure activation ranges
 VALUES_PER_IMAGE = 100_000  # values sampled per image and tensor for the percentile
 BINS = 313
@@ -188,9 +192,39 @@ def range_risks(ranges: list[dict]) -> list[Risk]:
     return risks
 
 
+def _input_layers(layer) -> list[str]:
+    """Names of the layers feeding ``layer`` (its first call), in input order."""
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    tensors = getattr(nodes[0], "input_tensors", []) if nodes else []
+    history = [getattr(t, "_keras_history", None) for t in tensors]
+    return [h.operation.name for h in history if h is not None]
+
+
+def concat_risks(model, ranges: list[dict]) -> list[Risk]:
+    """Concatenations whose inputs' ranges (max |x| of each producing layer, from
+    :func:`activation_ranges`) differ by more than CONCAT_RATIO."""
+    peak = {r["layer"]: r["max"] for r in ranges if r["where"] == r["layer"]}
+    risks = []
+    for layer in top_layers(model):
+        if type(layer).__name__ != "Concatenate":
+            continue
+        maxima = {n: peak[n] for n in _input_layers(layer) if peak.get(n, 0) > 0}
+        if len(maxima) < 2:
+            continue
+        low, high = min(maxima, key=maxima.get), max(maxima, key=maxima.get)
+        ratio = maxima[high] / maxima[low]
+        if ratio > CONCAT_RATIO:
+            risks.append(Risk(layer.name, "concat_ranges", "high",
+                              f"{layer.name}: joins {low} (max {maxima[low]:.3g}) and {high} "
+                              f"(max {maxima[high]:.3g}), {ratio:.0f}x apart: one int8 scale "
+                              f"leaves {low} a few levels", value=ratio))
+    return risks
+
+
 def check_risks(model, spec, calib, report=None) -> list[Risk]:
     """Structural + activation-range risks; actions from a sensitivity report when given."""
-    risks = structural_risks(model, spec) + range_risks(activation_ranges(model, calib.samples))
+    ranges = activation_ranges(model, calib.samples)
+    risks = structural_risks(model, spec) + range_risks(ranges) + concat_risks(model, ranges)
     if report is not None:
         for risk in risks:
             risk.action = _analysis_action(risk.layer, report)
