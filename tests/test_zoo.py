@@ -314,6 +314,26 @@ def test_koalarization_fusions_are_one_function_and_share_weight_files(saved, lo
         create_model("koalarization", fusion="sum", **kw)
 
 
+def test_koalarization_weight_copy_pairs_auto_named_layers_in_order(rng):
+    # Inception-ResNet-v2's layers are auto-named ("conv2d_17"): a second build in the same
+    # session gets other numbers, so the fusion switch pairs them by order
+    import keras
+
+    from edgecolor.zoo.koalarization import _copy_weights
+
+    def build():
+        inp = keras.Input((8, 8, 1))
+        x = keras.layers.Conv2D(4, 3, padding="same")(inp)
+        x = keras.layers.Conv2D(4, 3, padding="same")(x)
+        return keras.Model(inp, keras.layers.Conv2D(2, 1, name="head")(x))
+
+    src, dst = build(), build()
+    assert {la.name for la in src.layers[1:3]}.isdisjoint(la.name for la in dst.layers[1:3])
+    x = rng.uniform(-1, 1, (1, 8, 8, 1)).astype(np.float32)
+    _copy_weights(src, dst, skip=set())
+    assert np.array_equal(src.predict(x, verbose=0), dst.predict(x, verbose=0))
+
+
 @pytest.mark.parametrize("saved,loaded", [("bins", "ab"), ("ab", "bins")])
 def test_eccv16_weights_of_either_head_load_into_either(saved, loaded, photo_l, tmp_path):
     """Training saves the "bins" head (its loss needs the distribution), import-caffe the "ab"

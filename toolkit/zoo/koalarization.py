@@ -75,6 +75,20 @@ def _fusion_of(model) -> str:
     return "concat" if "fusion_concat" in {layer.name for layer in model.layers} else "split"
 
 
+def _copy_weights(src, dst, skip: set[str]) -> None:
+    """Copy layer weights by name, and the auto-named ones (Inception's "conv2d_17", which
+    depend on how many models the session built) in layer order."""
+    src_names = {layer.name for layer in src.layers}
+    dst_names = {layer.name for layer in dst.layers}
+    unnamed_src = [la for la in src.layers if la.weights and la.name not in skip | dst_names]
+    unnamed_dst = [la for la in dst.layers if la.weights and la.name not in skip | src_names]
+    for layer in dst.layers:
+        if layer.weights and layer.name not in skip and layer.name in src_names:
+            layer.set_weights(src.get_layer(layer.name).get_weights())
+    for a, b in zip(unnamed_src, unnamed_dst, strict=True):
+        b.set_weights(a.get_weights())
+
+
 def switch_fusion(model):
     """A koalarization Keras model -> the same function built with the other fusion.
 
@@ -90,9 +104,7 @@ def switch_fusion(model):
         width=model.get_layer("enc1").filters / 64,
         backbone="tiny" if "tiny_logits" in names else "inception_resnet_v2",
         backbone_size=rgb_in.shape[1], fusion=fusion)
-    for layer in new.layers:
-        if layer.weights and layer.name not in ("fusion_conv", "fusion_embed"):
-            layer.set_weights(model.get_layer(layer.name).get_weights())
+    _copy_weights(model, new, skip={"fusion_conv", "fusion_embed"})
     kernel, bias = model.get_layer("fusion_conv").get_weights()
     if fusion == "split":  # (1, 1, enc + 1000, n) -> (1, 1, enc, n) and (1000, n)
         new.get_layer("fusion_conv").set_weights([kernel[:, :, :enc], bias])
