@@ -11,10 +11,13 @@ Fusion: ``fusion="split"`` (default) computes the fusion conv as its two halves,
 W·[x; e] = W_x·x + W_e·e: a 1x1 conv on the encoder features plus a Dense on the embedding,
 broadcast over the grid and added. Same function, same parameters, and weight files of either
 form load into either (:func:`load_any_fusion`); ``fusion="concat"`` builds the paper's graph
-literally. Why split: the concat joins encoder features (0..0.05 after our 10-minute
-training) with logits (±2.6), and every int8 backend gives a concat one scale, which leaves
-the encoder a few levels (int8 artifacts fell to 15.6 dB vs FP32); split, each half gets its
-own scale, and the embedding half runs once per image instead of at 784 grid cells.
+literally. Why split: every int8 backend gives a concat one scale, and the concat joins
+encoder features (0..0.05 after our 10-minute training) with logits (±2.6), which leaves the
+encoder a few levels (``edgecolor.quant.risks`` flags it as ``concat_ranges``); split, each
+half gets its own scale, and the embedding half runs once per image instead of at each of
+the 784 grid cells. (It did not rescue our one-epoch weights' int8 artifacts, 15.5 dB vs FP32
+either way: their encoder is nearly dead, so the colors come from the int8 Inception
+embedding alone.)
 
 The backbone is built with ``weights=None``; ``backbone_weights=PATH`` loads a Keras
 Inception-ResNet-v2 ``.h5`` you already have (nothing is downloaded). ``backbone="tiny"``
