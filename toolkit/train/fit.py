@@ -86,8 +86,14 @@ def _save_optimizer(optimizer, path: Path) -> None:
 
 def _load_optimizer(optimizer, model, path: Path) -> None:
     optimizer.build(model.trainable_variables)
-    with np.load(path) as f:
-        optimizer.load_own_variables({k: f[k] for k in f.files})
+    try:
+        with np.load(path) as f:
+            optimizer.load_own_variables({k: f[k] for k in f.files})
+    except ValueError as e:  # the run was trained with other builder options
+        raise TrainError(
+            f"{path}: optimizer state does not fit this model ({str(e).splitlines()[0]}); "
+            "resume with the run's own --option values (koalarization runs from before "
+            "fusion=split: --option fusion=concat)") from e
 
 
 class Validator:
