@@ -36,7 +36,8 @@ ROWS = ("tflite:int8", "openvino:int8", "onnx:int8", "onnx:int8-cpu")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", default="baseline", help="comma-separated zoo models")
+    p.add_argument("--models", default="baseline",
+                   help="comma-separated zoo models ('' with --heads: the head comparison only)")
     p.add_argument("--rows", default=",".join(ROWS), help="comma-separated format:precision")
     p.add_argument("--max-dpsnr", default="0.3",
                    help="budget(s) in dB, comma-separated: one table each (default 0.3)")
@@ -319,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                else argv)
     reports = []
     with tempfile.TemporaryDirectory(prefix="edgecolor-quant-") as tmp:
-        for name in args.models.split(","):
+        for name in [n for n in args.models.split(",") if n]:
             reports.append(bench_model(name, args, calib_dir, eval_dirs, Path(tmp)))
     heads = eccv16_heads(args, calib_dir) if args.heads else None
     md = markdown(command, reports, args, calib_dir, eval_dirs, heads)
@@ -332,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
                                    indent=2) + "\n").encode())
     print(md)
     print(f"written: {stem}.md and .json", file=sys.stderr)
+    if heads and any(o.get("error") for r in heads.get("rows", []) for o in r["options"]):
+        return 1
     return 1 if any("error" in r for rep in reports for r in rep["rows"]) else 0
 
 
