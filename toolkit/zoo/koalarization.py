@@ -9,7 +9,7 @@ ab = 128 * tanh.
 
 Fusion: ``fusion="split"`` (default) computes the fusion conv as its two halves,
 W·[x; e] = W_x·x + W_e·e: a 1x1 conv on the encoder features plus a Dense on the embedding,
-broadcast over the grid and added. Same function, same parameters, and weight files of either
+repeated over the grid and added. Same function, same parameters, and weight files of either
 form load into either (:func:`load_any_fusion`); ``fusion="concat"`` builds the paper's graph
 literally. Why split: every int8 backend gives a concat one scale, and the concat joins
 encoder features (0..0.05 after our 10-minute training) with logits (±2.6), which leaves the
@@ -195,8 +195,11 @@ def koalarization(input_size: tuple[int, int] = (224, 224), batch_size: int | No
     else:
         x = conv(256, k=1, act=None, name="fusion_conv")(x)  # encoder half, with the bias
         e = L.Dense(x.shape[-1], use_bias=False, name="fusion_embed")(embed)
-        e = L.Reshape((1, 1, x.shape[-1]), name="fusion_grid")(e)
-        x = L.ReLU(name="fusion_relu")(L.Add(name="fusion_add")([x, e]))  # broadcast
+        # tiled, not broadcast: TensorFlow turns an Add of a (1, 1, C) tensor into a second
+        # BiasAdd, which tf2onnx folds into the conv as a fourth input (invalid ONNX)
+        e = L.RepeatVector(gh * gw, name="fusion_repeat")(e)
+        e = L.Reshape((gh, gw, x.shape[-1]), name="fusion_grid")(e)
+        x = L.ReLU(name="fusion_relu")(L.Add(name="fusion_add")([x, e]))
 
     x = conv(128, name="dec1")(x)
     x = L.UpSampling2D(name="dec_up1")(x)
