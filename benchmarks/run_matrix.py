@@ -371,6 +371,13 @@ def markdown(command: str, reports: dict[str, dict], calib: Path, images: list[P
                 f"{rep['minutes']:.1f} min ({rep['context']['date']}).",
                 *(["", budget.strip()] if budget else []), "",
                 model_table(rep)]
+        measured = {r["artifact"] for r in rep["rows"] if r.get("status") == "ok"}
+        flagged = [c for c in rep.get("conversion", []) if not c.get("ok")
+                   and c.get("name") in measured]
+        if flagged:  # written and measured, but `edgecolor convert` reports them failed
+            out += ["", "`edgecolor convert` marks these ❌ (measured above anyway): " + "; ".join(
+                f"`{c['name']}`: {c['error']} ({c.get('check_images', '?')} held-out "
+                "calibration photos)" for c in flagged) + "."]
         if rep.get("reported"):
             out += ["", "Paper: " + ", ".join(f"{k} {v}" for k, v in rep["reported"].items())]
     return "\n".join(out) + "\n"
