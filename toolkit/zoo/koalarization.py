@@ -92,30 +92,33 @@ def _copy_weights(src, dst, skip: set[str]) -> None:
         b.set_weights(a.get_weights())
 
 
-def switch_fusion(model):
-    """A koalarization Keras model -> the same function built with the other fusion.
+def _transfer(src, dst) -> None:
+    """Copy the weights of koalarization ``src`` into ``dst`` built with the other fusion: the
+    fusion conv's kernel is split at the encoder's channel count (or joined back)."""
+    _copy_weights(src, dst, skip={"fusion_conv", "fusion_embed"})
+    kernel, bias = src.get_layer("fusion_conv").get_weights()
+    if _fusion_of(dst) == "split":  # (1, 1, enc + 1000, n) -> (1, 1, enc, n) and (1000, n)
+        enc = src.get_layer("enc8").filters
+        dst.get_layer("fusion_conv").set_weights([kernel[:, :, :enc], bias])
+        dst.get_layer("fusion_embed").set_weights([kernel[0, 0, enc:]])
+    else:
+        (embed,) = src.get_layer("fusion_embed").get_weights()
+        joined = np.concatenate([kernel, embed[None, None]], axis=2)
+        dst.get_layer("fusion_conv").set_weights([joined, bias])
 
-    The fusion conv's kernel is split at the encoder's channel count (or joined back); every
-    other layer is copied by name. Returns (keras.Model, ModelSpec).
-    """
-    fusion = "split" if _fusion_of(model) == "concat" else "concat"
+
+def switch_fusion(model):
+    """A koalarization Keras model -> the same function built with the other fusion (same
+    sizes and backbone), weights transferred. Returns (keras.Model, ModelSpec)."""
     names = {layer.name for layer in model.layers}
     l_in, rgb_in = model.inputs
-    enc = model.get_layer("enc8").filters
     new, spec = koalarization(
         input_size=tuple(l_in.shape[1:3]), batch_size=l_in.shape[0],
         width=model.get_layer("enc1").filters / 64,
         backbone="tiny" if "tiny_logits" in names else "inception_resnet_v2",
-        backbone_size=rgb_in.shape[1], fusion=fusion)
-    _copy_weights(model, new, skip={"fusion_conv", "fusion_embed"})
-    kernel, bias = model.get_layer("fusion_conv").get_weights()
-    if fusion == "split":  # (1, 1, enc + 1000, n) -> (1, 1, enc, n) and (1000, n)
-        new.get_layer("fusion_conv").set_weights([kernel[:, :, :enc], bias])
-        new.get_layer("fusion_embed").set_weights([kernel[0, 0, enc:]])
-    else:
-        (embed,) = model.get_layer("fusion_embed").get_weights()
-        joined = np.concatenate([kernel, embed[None, None]], axis=2)
-        new.get_layer("fusion_conv").set_weights([joined, bias])
+        backbone_size=rgb_in.shape[1],
+        fusion="split" if _fusion_of(model) == "concat" else "concat")
+    _transfer(model, new)
     return new, spec
 
 
@@ -133,8 +136,7 @@ def load_any_fusion(model, path) -> None:
         except ValueError:
             twin, _ = switch_fusion(model)
             load_weights(twin, path)  # raises the one-line error if the file fits neither
-    back, _ = switch_fusion(twin)
-    model.set_weights(back.get_weights())
+    _transfer(twin, model)
 
 
 @register_model(
