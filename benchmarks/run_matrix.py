@@ -309,15 +309,17 @@ def overview_table(reports: dict[str, dict]) -> str:
 
 
 def markdown(command: str, reports: dict[str, dict], calib: Path, images: list[Path],
-             unfinished: list[str] | None = None) -> str:
+             unfinished: list[str] | None = None, merged_by: str | None = None) -> str:
     """The results file: command, machine, sets, then one table per model (``unfinished``:
-    models of the run not measured yet, named at the top of a partial file)."""
+    models of the run not measured yet, named at the top of a partial file; ``merged_by``:
+    the command that merged separate runs, whose commands ``command`` then joins)."""
     first = next(iter(reports.values()))
     ctx, cpu = first["context"], first["context"]["cpu"]
     versions = ", ".join(f"{k} {v}" for k, v in sorted(ctx["versions"].items()))
     out = [
         f"# Benchmark matrix: {ctx.get('device_profile', {}).get('name', '?')}", "",
-        f"Command: `{command}`", "",
+        (f"Merged by `{merged_by}` from separate runs (each model's section gives its date). "
+         f"Commands: `{command}`" if merged_by else f"Command: `{command}`"), "",
         *([f"**Partial:** still running (or stopped) before {', '.join(unfinished)}.", ""]
           if unfinished else []),
         f"- Date: {ctx['date']}; machine {ctx['machine']}"
@@ -391,7 +393,8 @@ def render(json_path: Path) -> int:
 
     data = json.loads(json_path.read_text())
     md = markdown(data["command"], data["models"], Path(data["calib"]),
-                  [Path(p) for p in data["images"]], data.get("unfinished"))
+                  [Path(p) for p in data["images"]], data.get("unfinished"),
+                  data.get("merged_by"))
     atomic_write_bytes(json_path.with_suffix(".md"), md.encode())
     print(md)
     return 0
@@ -413,13 +416,14 @@ def merge(paths: list[Path], out: Path, kind: str) -> int:
         return 2
     reports = {name: rep for r in runs for name, rep in r["models"].items()}
     command = " && ".join(r["command"] for r in runs)
-    md = markdown(command, reports, Path(runs[0]["calib"]), [Path(p) for p in runs[0]["images"]])
-    md = md.replace("\nCommand: ", "\nMerged by `python benchmarks/run_matrix.py --merge "
-                    + " ".join(p.name for p in paths) + f" --host-kind {kind}` from separate "
-                    "runs (each model's section gives its date). Commands: ", 1)
+    merged_by = ("python benchmarks/run_matrix.py --merge "
+                 + " ".join(p.name for p in paths) + f" --host-kind {kind}")
+    md = markdown(command, reports, Path(runs[0]["calib"]), [Path(p) for p in runs[0]["images"]],
+                  merged_by=merged_by)
     atomic_write_bytes(out / f"{kind}.md", md.encode())
     atomic_write_bytes(out / f"{kind}.json", to_json({
-        "schema": "edgecolor.matrix/1", "command": command, "merged_from": [p.name for p in paths],
+        "schema": "edgecolor.matrix/1", "command": command, "merged_by": merged_by,
+        "merged_from": [p.name for p in paths],
         "calib": runs[0]["calib"], "images": runs[0]["images"], "models": reports}).encode())
     print(f"written: {out / (kind + '.md')} and .json ({len(reports)} models)", file=sys.stderr)
     return 0
