@@ -262,3 +262,21 @@ def test_precise_bn_replaces_moving_statistics_by_the_batch_average(rng):
     assert bn_layer.momentum == 0.99  # restored
     plain = keras.Model(inp, keras.layers.Conv2D(2, 1)(inp))
     assert reestimate_batchnorm(plain, iter(batches), 3) == 0
+
+
+def test_resume_with_other_builder_options_names_the_fix(tmp_path, photo_dir):
+    # a koalarization run from before fusion=split became the default, resumed without
+    # its options: the weights convert, Adam's slots cannot (Keras would skip them with only
+    # a warning), so it stops with a one-line error
+    out = tmp_path / "run"
+    common = ["--model", "koalarization", "--images", str(photo_dir), "--imgsz", "32",
+              "--batch", "4", "--out", str(out), "--option", "backbone=tiny",
+              "--option", "backbone_size=32", "--option", "width=0.25"]
+    first = _train(["--epochs", "1", "--option", "fusion=concat", *common])
+    assert first.exit_code == 0, first.output
+    res = _train(["--epochs", "2", "--resume", *common])
+    assert res.exit_code != 0
+    assert "optimizer state does not fit" in res.output and "fusion=concat" in res.output
+    *_, last = res.output.strip().splitlines()  # progress lines, then the error in one line
+    assert last.startswith("Error:") and "fusion=concat" in last
+    assert json.loads((out / "state.json").read_text())["epoch"] == 1  # the run is kept

@@ -86,14 +86,18 @@ def _save_optimizer(optimizer, path: Path) -> None:
 
 def _load_optimizer(optimizer, model, path: Path) -> None:
     optimizer.build(model.trainable_variables)
+    fix = ("resume with the run's own --option values (koalarization runs from before "
+           "fusion=split: --option fusion=concat)")
+    with np.load(path) as f:
+        state = {k: f[k] for k in f.files}
+    if len(state) != len(optimizer.variables):  # Keras would skip it with only a warning
+        raise TrainError(f"{path}: optimizer state does not fit this model ({len(state)} "
+                         f"saved variables, {len(optimizer.variables)} here); {fix}")
     try:
-        with np.load(path) as f:
-            optimizer.load_own_variables({k: f[k] for k in f.files})
-    except ValueError as e:  # the run was trained with other builder options
-        raise TrainError(
-            f"{path}: optimizer state does not fit this model ({str(e).splitlines()[0]}); "
-            "resume with the run's own --option values (koalarization runs from before "
-            "fusion=split: --option fusion=concat)") from e
+        optimizer.load_own_variables(state)
+    except ValueError as e:  # same count, other shapes
+        raise TrainError(f"{path}: optimizer state does not fit this model "
+                         f"({str(e).splitlines()[0]}); {fix}") from e
 
 
 class Validator:
