@@ -385,6 +385,18 @@ def markdown(command: str, reports: dict[str, dict], calib: Path, images: list[P
     return "\n".join(out) + "\n"
 
 
+def _refresh_reported(reports: dict[str, dict]) -> None:
+    """Published numbers come from the registry as it is now (added after a run, e.g. the
+    seed's Table 1 values in a model's ``reported`` field, they reach the overview)."""
+    from edgecolor.zoo import get_model_info
+
+    for name, rep in reports.items():
+        try:
+            rep["reported"] = get_model_info(name).reported
+        except ValueError:  # a model no longer registered keeps what its run recorded
+            pass
+
+
 def render(json_path: Path) -> int:
     """Rewrite ``<host-kind>.md`` from its ``.json`` (after a change to the layout)."""
     import json
@@ -392,6 +404,7 @@ def render(json_path: Path) -> int:
     from edgecolor.imageio import atomic_write_bytes
 
     data = json.loads(json_path.read_text())
+    _refresh_reported(data["models"])
     md = markdown(data["command"], data["models"], Path(data["calib"]),
                   [Path(p) for p in data["images"]], data.get("unfinished"),
                   data.get("merged_by"))
@@ -415,6 +428,7 @@ def merge(paths: list[Path], out: Path, kind: str) -> int:
               file=sys.stderr)
         return 2
     reports = {name: rep for r in runs for name, rep in r["models"].items()}
+    _refresh_reported(reports)
     command = " && ".join(r["command"] for r in runs)
     merged_by = ("python benchmarks/run_matrix.py --merge "
                  + " ".join(p.name for p in paths) + f" --host-kind {kind}")
