@@ -165,6 +165,15 @@ class BudgetedConversion:
         self.timing_runs = timing_runs
         self.ranking: list[str] | None = None
         self.layer_count = 0
+        self._ranges: list[dict] | None = None  # FP32 activation ranges on the calibration set
+
+    def _activation_ranges(self, model, calib) -> list[dict]:
+        """Measured once: the ranking's preselection and the risk checks both use them."""
+        from edgecolor.quant.risks import activation_ranges
+
+        if self._ranges is None:
+            self._ranges = activation_ranges(model, calib.samples)
+        return self._ranges
 
     def __call__(self, model, spec, precision: str, out_path: Path, options) -> dict:
         """Converter signature: writes the chosen artifact at ``out_path`` -> manifest fields.
@@ -266,7 +275,8 @@ class BudgetedConversion:
         method = options.calib_method if self.fmt.name != "tflite" else "minmax"
         backend = make_backend(self.fmt.name, model, spec, options.calib, precision, method)
         result = analyze_backend(backend, self.validator, modes=("all_but",), with_stats=False,
-                                 max_probes=MAX_PROBES)
+                                 max_probes=MAX_PROBES,
+                                 ranges=self._activation_ranges(model, options.calib))
         self.layer_count = result.layer_count
         self.ranking = result.ranking()
         return self.ranking
@@ -305,8 +315,10 @@ class BudgetedConversion:
         from edgecolor.quant.risks import check_risks, conversion_actions
 
         score = chosen.score
-        risks = conversion_actions(check_risks(model, spec, options.calib), chosen.float_layers,
-                                   self.fmt.name, score.dpsnr, self.max_dpsnr)
+        risks = conversion_actions(
+            check_risks(model, spec, options.calib,
+                        ranges=self._activation_ranges(model, options.calib)),
+            chosen.float_layers, self.fmt.name, score.dpsnr, self.max_dpsnr)
         record = {
             "max_dpsnr": self.max_dpsnr,
             "strategy": chosen.strategy,

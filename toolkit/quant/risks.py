@@ -221,9 +221,13 @@ def concat_risks(model, ranges: list[dict]) -> list[Risk]:
     return risks
 
 
-def check_risks(model, spec, calib, report=None) -> list[Risk]:
-    """Structural + activation-range risks; actions from a sensitivity report when given."""
-    ranges = activation_ranges(model, calib.samples)
+def check_risks(model, spec, calib, report=None, ranges: list[dict] | None = None) -> list[Risk]:
+    """Structural + activation-range risks; actions from a sensitivity report when given.
+
+    ranges: :func:`activation_ranges` on ``calib.samples`` when the caller already has them.
+    """
+    if ranges is None:
+        ranges = activation_ranges(model, calib.samples)
     risks = structural_risks(model, spec) + range_risks(ranges) + concat_risks(model, ranges)
     if report is not None:
         for risk in risks:

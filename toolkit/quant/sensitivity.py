@@ -93,7 +93,8 @@ def rank(layers: list[LayerSensitivity], full_psnr: float) -> list[LayerSensitiv
     return sorted(layers, key=key)
 
 
-def preselect(model, names: list[str], samples: list[list[np.ndarray]], k: int) -> list[str]:
+def preselect(model, names: list[str], samples: list[list[np.ndarray]], k: int,
+              ranges: list[dict] | None = None) -> list[str]:
     """The ``k`` layers of ``names`` whose FP32 activations are hardest on per-tensor int8,
     in model order.
 
@@ -101,12 +102,13 @@ def preselect(model, names: list[str], samples: list[list[np.ndarray]], k: int) 
     / typical channel range) over its output and, for a nested block, its inner tensors
     (:func:`edgecolor.quant.risks.activation_ranges`, one forward pass per sample). Per-tensor
     int8 spends its 255 steps up to the max, so either number large leaves most values few
-    steps.
+    steps. ``ranges``: those measurements when the caller already has them (``samples`` is
+    then not used).
     """
     from edgecolor.quant.risks import activation_ranges
 
     score = dict.fromkeys(names, 0.0)
-    for r in activation_ranges(model, samples):
+    for r in ranges if ranges is not None else activation_ranges(model, samples):
         if r["layer"] in score:
             score[r["layer"]] = max(score[r["layer"]], r["ratio"], r["spread"])
     top = set(sorted(names, key=lambda n: -score[n])[:k])
@@ -116,20 +118,22 @@ def preselect(model, names: list[str], samples: list[list[np.ndarray]], k: int) 
 def analyze_backend(backend: QuantBackend, validator: Validator,
                     modes: Iterable[str] = MODES, with_stats: bool = True,
                     progress: Callable[[], None] | None = None,
-                    max_probes: int | None = None) -> BackendSensitivity:
+                    max_probes: int | None = None,
+                    ranges: list[dict] | None = None) -> BackendSensitivity:
     """One backend -> its ranked :class:`BackendSensitivity` on the validation images.
 
     modes: which variants to measure ("only", "all_but"); ``progress()`` is called after
     each quantized variant (for progress bars); max_probes: probe at most this many layers,
-    preselected by :func:`preselect` (None or 0: every layer). Cost: 1 + len(modes) x
-    probed layers quantizations.
+    preselected by :func:`preselect` (None or 0: every layer), from ``ranges`` when given
+    (else measured on the validation images). Cost: 1 + len(modes) x probed layers
+    quantizations.
     """
     t0 = time.perf_counter()
     modes = tuple(modes)
     names = backend.layers()
     layer_count, preselected = len(names), {}
     if max_probes and len(names) > max_probes:
-        names = preselect(backend.model, names, validator.vset.inputs, max_probes)
+        names = preselect(backend.model, names, validator.vset.inputs, max_probes, ranges)
         preselected = {"by": "FP32 activation ranges (max/p99.99, channel spread)",
                        "probed": len(names), "of": layer_count}
     kinds = {layer.name: type(layer).__name__ for layer in top_layers(backend.model)}
@@ -201,11 +205,12 @@ def analyze(model, spec, calib, model_name: str | None = None,
     max_probes: see :func:`analyze_backend`.
     """
     from edgecolor.formats import get_format
-    from edgecolor.quant.risks import check_risks
+    from edgecolor.quant.risks import activation_ranges, check_risks
 
     vset = ValidationSet.from_calibration(calib)
     validator = Validator(vset, keras_infer(model, spec))
     scopes = layer_scopes(model, spec)
+    ranges = activation_ranges(model, calib.samples)  # once: preselection and risk checks
     report = SensitivityReport(model_name or spec.name, spec.input_size, vset.info(),
                                calib.info(), [])
     for fmt, precision in formats:
@@ -216,9 +221,9 @@ def analyze(model, spec, calib, model_name: str | None = None,
         try:
             backend = make_backend(fmt, model, spec, calib, precision, method, scopes)
             report.backends.append(analyze_backend(backend, validator, modes, with_stats,
-                                                   progress, max_probes))
+                                                   progress, max_probes, ranges))
         except Exception as e:  # one backend failing must not stop the others
             text = str(e).strip().splitlines()
             report.errors[f"{fmt}:{precision}"] = f"{type(e).__name__}: {text[0] if text else ''}"
-    report.risks = check_risks(model, spec, calib, report)
+    report.risks = check_risks(model, spec, calib, report, ranges)
     return report
