@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,16 +25,21 @@ class Runner(ABC):
     """
 
     name = "runner"
+    # device used when the caller names none ("AUTO" for ONNX Runtime: its GPU providers
+    # where installed, then the CPU one)
+    default_device = "CPU"
 
     def __init__(self, path: str | os.PathLike | None, spec: ModelSpec,
                  manifest: dict | None = None, threads: int | None = None,
-                 device: str = "CPU") -> None:
+                 device: str | None = None) -> None:
         self.path = Path(path) if path is not None else None
         self.spec = spec
         self.manifest = manifest or {}
         self.threads = threads
-        self.device = device
+        self.device = device or self.default_device
         self.active = False
+        # why this runner runs the artifact (set by load_runner; reports print it)
+        self.choice: RunnerChoice | None = None
 
     def activate(self) -> None:
         """Load / compile the artifact (idempotent)."""
@@ -74,13 +80,40 @@ class Runner(ABC):
         self.deactivate()
 
 
-def load_runner(path: str | os.PathLike, runner: str | None = None, threads: int | None = None,
-                device: str = "CPU", verify: bool = True) -> Runner:
-    """Artifact path -> a runner for it (not yet activated).
+@dataclass(frozen=True)
+class RunnerChoice:
+    """Which runner runs an artifact and why (a report row and ``info`` print it)."""
 
-    The runner is the first of the format's runners whose runtime is installed, or
-    ``runner`` when given. Raises ManifestError (bad/mismatching manifest) or
-    RuntimeMissing (no runtime installed; names the pip extra).
+    runner: str
+    reason: str
+    tried: tuple[str, ...] = ()  # runners preferred over it whose runtime is not installed
+
+
+def runner_order(fmt_runners: tuple[str, ...], manifest: dict) -> tuple[tuple[str, ...], str]:
+    """The runners to try for an artifact, preferred first, and where that order comes from.
+
+    The artifact's target profile (``manifest["target"]["runtimes"]``, recorded at conversion)
+    decides first: a Jetson artifact tries TensorRT before ONNX Runtime. Runners of the
+    format the profile does not name follow in the format table's order.
+    """
+    target = manifest.get("target") if isinstance(manifest, dict) else None
+    profile_runtimes = target.get("runtimes") if isinstance(target, dict) else None
+    if not isinstance(profile_runtimes, list) or not profile_runtimes:
+        return tuple(fmt_runners), "the format table's order"
+    first = [r for r in profile_runtimes if r in fmt_runners]
+    rest = [r for r in fmt_runners if r not in first]
+    return tuple(first + rest), f"{target.get('name', 'the target')} profile's runtime order"
+
+
+def load_runner(path: str | os.PathLike, runner: str | None = None, threads: int | None = None,
+                device: str | None = None, verify: bool = True) -> Runner:
+    """Artifact path -> a runner for it (not yet activated), its ``choice`` saying why.
+
+    The runner is the first installed one in the artifact's target profile's runtime order
+    (then the format table's), or ``runner`` when given. ``device`` None: the runner's own
+    default (ONNX Runtime: TensorRT/CUDA providers where installed, then CPU). Raises
+    ManifestError (bad/mismatching manifest) or RuntimeMissing (no runtime installed; names
+    the pip extra).
     """
     from edgecolor.formats import format_of_path, load_runner_class
     from edgecolor.manifest import load_manifest
@@ -88,12 +121,17 @@ def load_runner(path: str | os.PathLike, runner: str | None = None, threads: int
     fmt = format_of_path(str(path))
     manifest = load_manifest(path, verify=verify)
     spec = ModelSpec.from_dict(manifest["spec"])
-    names = (runner,) if runner else fmt.runners
+    names, source = ((runner,), "asked for (--runner)") if runner else runner_order(
+        fmt.runners, manifest)
     missing = []
     for name in names:
         cls = load_runner_class(name)
         if cls.available():
-            return cls(path, spec, manifest, threads=threads, device=device)
+            chosen = cls(path, spec, manifest, threads=threads, device=device)
+            reason = source if not missing else (
+                f"{source}; {', '.join(missing)} not installed here")
+            chosen.choice = RunnerChoice(name, reason, tuple(missing))
+            return chosen
         missing.append(name)
     raise RuntimeMissing(
         f"{path}: no runtime for {fmt.name} installed (tried {', '.join(missing)}); "

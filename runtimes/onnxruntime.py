@@ -1,7 +1,8 @@
 """ONNX Runtime runner: CUDA, TensorRT or CPU execution provider, float32 I/O.
 
 Providers are tried in the order TensorRT > CUDA > CPU among those the installed
-onnxruntime build offers (``device="CPU"`` forces the CPU provider). No TensorFlow here.
+onnxruntime build offers (the default; ``device="CPU"`` forces the CPU provider).
+No TensorFlow here.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from edgecolor.runtimes.base import Runner, RuntimeMissing
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
 
-def choose_providers(available: list[str], device: str = "CPU") -> list[str]:
-    """Provider names to ask for: GPU ones (in preference order) unless ``device`` is CPU."""
+def choose_providers(available: list[str], device: str = "AUTO") -> list[str]:
+    """Provider names to ask for: the installed GPU ones (in preference order), then CPU;
+    ``device="CPU"`` asks for the CPU provider alone."""
     wanted = [] if device.upper() == "CPU" else [p for p in GPU_PROVIDERS if p in available]
     return wanted + ["CPUExecutionProvider"]
 
@@ -26,10 +28,12 @@ class ONNXRuntimeRunner(Runner):
     """Runs an ``.onnx`` artifact with ONNX Runtime (all graph optimizations on).
 
     ``threads`` sets intra-op threads (None: ONNX Runtime's default, one per core);
-    ``device``: "CPU" (default) or "GPU"/"AUTO" to use TensorRT/CUDA providers when present.
+    ``device``: "AUTO" (default: TensorRT/CUDA providers where the installed build has them,
+    then CPU) or "CPU" to force the CPU provider.
     """
 
     name = "onnxruntime"
+    default_device = "AUTO"
 
     @staticmethod
     def available() -> bool:

@@ -58,6 +58,7 @@ class TensorRTRunner(Runner):
     """Runs an ``.onnx`` artifact through a TensorRT engine (built once, then cached)."""
 
     name = "tensorrt"
+    default_device = "GPU"
 
     @staticmethod
     def available() -> bool:

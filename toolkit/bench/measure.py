@@ -91,7 +91,7 @@ def _make_runner(job: dict):
     from edgecolor.runtimes import load_runner
 
     runner = load_runner(job["artifact"], runner=job.get("runner"), threads=job.get("threads"),
-                         device=job.get("device", "CPU"))
+                         device=job.get("device"))
     return runner, runner.name
 
 
@@ -115,6 +115,8 @@ def run_job(job: dict) -> dict:
         reset_peak_rss()
         start = time.perf_counter_ns()
         runner, result["runner"] = _make_runner(job)
+        if getattr(runner, "choice", None) is not None:
+            result["runner_reason"] = runner.choice.reason
         runner.activate()
         result["load_ms"] = (time.perf_counter_ns() - start) / 1e6
         result["peak_load_mb"] = peak_rss_mb()

@@ -36,7 +36,7 @@ class BenchSettings:
     max_seconds: float | None = 10.0  # cap per timing for slow artifacts (>= 3 runs kept)
     threads: int | None = None
     runner: str | None = None
-    device: str = "CPU"
+    device: str | None = None  # None: each runner's own default (see runtimes.base.Runner)
     # auto (Keras if it can be rebuilt, else the fp32 artifact) | keras | artifact | none
     reference: str = "auto"
     allow_overlap: bool = False
@@ -153,6 +153,7 @@ def _row_from_result(artifact: Path, manifest: dict | None, result: dict,
         "size_mb": _size_mb(artifact, manifest),
         "sha256": (m.get("files") or {}).get(artifact.name),
         "runner": result.get("runner"),
+        "runner_reason": result.get("runner_reason"),
         "reference": reference_label,
     }
     if row["status"] != "ok":

@@ -37,8 +37,11 @@ def timing_options(f):
                      help="Device profile whose thread count to use (auto: detect the host)."),
         click.option("--runner", type=click.Choice(sorted(RUNNERS)),
                      help="Force one runner (default: the format's first installed one)."),
-        click.option("--device", default="CPU", show_default=True,
-                     help="Device for runners that have several (OpenVINO: CPU, GPU, NPU)."),
+        click.option("--device", default=None,
+                     help="Device for runners that have several (OpenVINO: CPU, GPU, NPU; "
+                          "ONNX Runtime: CPU forces its CPU provider). Default: the runner's "
+                          "own (ONNX Runtime: TensorRT/CUDA providers where installed, then "
+                          "CPU; OpenVINO: CPU)."),
         click.option("--reference", type=click.Choice(["auto", "keras", "artifact", "none"]),
                      default="auto", show_default=True,
                      help="FP32 reference for dPSNR: the Keras model rebuilt from the "
