@@ -8,6 +8,7 @@ for int8); output ab = 128 * tanh.
 from __future__ import annotations
 
 from edgecolor.spec import InputSpec, ModelSpec, OutputSpec
+from edgecolor.zoo.published import seed_reported
 from edgecolor.zoo.registry import register_model
 
 PARAMS = 231_682
@@ -27,6 +28,7 @@ def baseline_spec(input_size: tuple[int, int] = (256, 256), **_) -> ModelSpec:
     spec=baseline_spec,
     paper="Comparative study of colorization networks, Model 1 (baseline CNN)",
     params=PARAMS,
+    reported=seed_reported("baseline"),  # the seed's Table 1 (other hardware)
     weights="baseline.weights.h5",
 )
 def baseline(input_size: tuple[int, int] = (256, 256), batch_size: int | None = None,

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecolor.spec import InputSpec, ModelSpec, OutputSpec
+from edgecolor.zoo.published import seed_reported
 from edgecolor.zoo.registry import register_model
 
 # encoder + fusion + decoder 6,573,794 + Inception-ResNet-v2 with its 1000-way top 55,873,736
@@ -145,6 +146,7 @@ def load_any_fusion(model, path) -> None:
     paper="Baldassarre, Morin, Rodes-Guirao: Deep Koalarization: Image Colorization using "
           "CNNs and Inception-ResNet-v2 (arXiv:1712.03400)",
     params=PARAMS,
+    reported=seed_reported("koalarization"),  # the seed's Table 1 (other hardware)
     load=load_any_fusion,
 )
 def koalarization(input_size: tuple[int, int] = (224, 224), batch_size: int | None = None,

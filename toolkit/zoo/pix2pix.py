@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from edgecolor.spec import InputSpec, ModelSpec, OutputSpec
 from edgecolor.zoo.koalarization import check_backbone_weights
+from edgecolor.zoo.published import seed_reported
 from edgecolor.zoo.registry import register_model
 
 DENSENET121_BLOCKS = (6, 12, 24, 16)
@@ -123,6 +124,7 @@ def _register(backbone: str, space: str) -> None:
     build.__doc__ = f"-> (keras.Model, ModelSpec) of {name} (see build_pix2pix)."
     register_model(
         name, spec=spec, params=PARAMS[(backbone, space)],
+        reported=seed_reported(name),  # the seed's Table 1 (other hardware)
         paper=f"pix2pix U-Net generator (Isola et al., CVPR 2017) on a {backbone} encoder, "
               f"{space.upper()} color space",
         train_loss="l1",  # pix2pix's reconstruction term
