@@ -252,11 +252,13 @@ def model_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-SEED_NOTE = (
-    "The seed study's own Table 1 values (MSE, PSNR, AIT per model) are not in this workplace "
-    "(neither the repository nor `../shared/reference` holds them, and nothing is downloaded), "
-    "so this table puts ours in its layout for a side-by-side reading; the published "
-    "reference numbers we do hold are in the last column.")
+def seed_note() -> str:
+    """What the overview's published column is (the seed study's values and their caveats)."""
+    from edgecolor.zoo.published import SEED_NOTE, SEED_SOURCE
+
+    return (f"Our measurements in the seed study's Table 1 layout; the column *published "
+            f"(seed, other hardware)* holds the numbers published in {SEED_SOURCE}. "
+            + SEED_NOTE)
 
 
 def _best(rows: list[dict], key) -> dict | None:
@@ -289,12 +291,16 @@ def _overview_line(name: str, rep: dict) -> str:
     fastest = _best(rep["rows"], lambda r: r["ait_ms"])
     within = _best([r for r in rep["rows"] if r.get("dpsnr_db") is not None
                     and r["dpsnr_db"] <= 0.3], lambda r: r["ait_ms"]) if trained else None
-    ref = ", ".join(f"{k} {v}" for k, v in (rep.get("reported") or {}).items()) or "—"
+    from edgecolor.zoo.published import other_reported, seed_text
+
+    seed = seed_text(rep.get("reported"), name)
+    ref = ", ".join(f"{k} {v}" for k, v in other_reported(rep.get("reported")).items()) or "—"
     params = f"{rep['params'] / 1e6:.2f} M" if rep.get("params") else "—"
     return (f"| {name} | {params} | {weights} | {quality('mse', '{:.5f}')} | "
             f"{quality('psnr_db', '{:.2f}')} | {f'{keras_ms:.1f}' if keras_ms else '—'} | "
             f"{_overview_cell(fastest, keras_ms, trained)} | "
-            f"{_overview_cell(within, keras_ms, trained) if trained else '—'} | {ref} |")
+            f"{_overview_cell(within, keras_ms, trained) if trained else '—'} | {seed} | "
+            f"{ref} |")
 
 
 def overview_table(reports: dict[str, dict]) -> str:
@@ -302,8 +308,8 @@ def overview_table(reports: dict[str, dict]) -> str:
     fastest artifact and the fastest one within 0.3 dB of FP32, with their cost in PSNR."""
     head = ("| Model | Params | Weights | MSE | PSNR (dB) | AIT Keras FP32 (ms) | Fastest "
             "artifact: AIT (ms), × Keras, ΔPSNR (dB) | Fastest within 0.3 dB of FP32 | "
-            "Published reference |")
-    lines = [head, "|---|---:|---|---:|---:|---:|---|---|---|"]
+            "Published (seed, other hardware) | Other published reference |")
+    lines = [head, "|---|---:|---|---:|---:|---:|---|---|---|---|"]
     lines += [_overview_line(name, rep) for name, rep in reports.items()]
     return "\n".join(lines)
 
@@ -347,7 +353,7 @@ def markdown(command: str, reports: dict[str, dict], calib: Path, images: list[P
                 "times are inflated and the ratios carry noise; re-run on an idle machine "
                 "before quoting them."]
     if len(reports) > 1:
-        out += ["", "## Overview (the seed's Table 1 layout)", "", SEED_NOTE, "",
+        out += ["", "## Overview (the seed's Table 1 layout)", "", seed_note(), "",
                 overview_table(reports)]
     for name, rep in reports.items():
         params = f"{rep['params']:,} params, " if rep.get("params") else ""
@@ -380,8 +386,14 @@ def markdown(command: str, reports: dict[str, dict], calib: Path, images: list[P
             out += ["", "`edgecolor convert` marks these ❌ (measured above anyway): " + "; ".join(
                 f"`{c['name']}`: {c['error']} ({c.get('check_images', '?')} held-out "
                 "calibration photos)" for c in flagged) + "."]
-        if rep.get("reported"):
-            out += ["", "Paper: " + ", ".join(f"{k} {v}" for k, v in rep["reported"].items())]
+        from edgecolor.zoo.published import other_reported, seed_text
+
+        if seed_text(rep.get("reported"), name) != "—":
+            out += ["", f"Published (seed, other hardware and images): "
+                    f"{seed_text(rep.get('reported'), name)}."]
+        if other_reported(rep.get("reported")):
+            out += ["", "Paper: " + ", ".join(f"{k} {v}" for k, v in
+                                              other_reported(rep["reported"]).items())]
     return "\n".join(out) + "\n"
 
 

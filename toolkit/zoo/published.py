@@ -14,8 +14,8 @@ from __future__ import annotations
 # reported-field keys: MSE (scale undefined by the study), PSNR (dB), AIT (ms)
 SEED_KEYS = ("seed_mse", "seed_psnr_db", "seed_ait_ms")
 
-SEED_SOURCE = ("seed study, Table 1 (citing Kumbhar et al., IRJET 8, Oct 2021); Caffe model "
-               "from its conclusion")
+SEED_SOURCE = ("the seed study's Table 1, citing Kumbhar et al., IRJET 8, Oct 2021; eccv16's "
+               "from the study's conclusion")
 SEED_LABEL = "published (seed, other hardware)"
 SEED_NOTE = (
     "Published by the seed study, measured on its authors' hardware and test images (not "
