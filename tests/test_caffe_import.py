@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from edgecolor import protowire as wire
 from edgecolor.zoo.caffe import (
     CaffeFormatError,
     CaffeImportError,
@@ -27,7 +28,6 @@ from edgecolor.zoo.caffe import (
     parse_prototxt,
     read_caffemodel,
     read_prototxt,
-    wire,
     write_caffemodel,
 )
 from edgecolor.zoo.caffe.layers import conv_geometry
@@ -165,11 +165,11 @@ def test_import_maps_every_blob_and_supplies_the_missing_two(imported):
 
 def test_keras_equals_opencv_dnn_on_the_fixture(imported, fixture_files, l_input):
     from edgecolor.runtimes.keras import KerasRunner
-    from edgecolor.runtimes.opencv_dnn import OpenCVDNNRunner
+    from edgecolor.zoo.caffe.opencv import caffe_runner
 
     model, spec, _ = imported
     ours = KerasRunner.from_model(model, spec).infer(l_input)
-    with OpenCVDNNRunner.from_caffe(*fixture_files, via_onnx=True) as ref:
+    with caffe_runner(*fixture_files, via_onnx=True) as ref:
         theirs = ref.infer(l_input)
     assert ours.shape == theirs.shape == (1, SIZE // 4, SIZE // 4, 2)
     assert np.abs(ours).mean() > 1.0  # a real colorization signal, not zeros
@@ -190,10 +190,10 @@ def test_opencv_reads_caffe_natively_where_it_still_can(fixture_files, imported,
     import cv2
 
     from edgecolor.runtimes.keras import KerasRunner
-    from edgecolor.runtimes.opencv_dnn import OpenCVDNNRunner
+    from edgecolor.zoo.caffe.opencv import caffe_runner
 
-    runner = OpenCVDNNRunner.from_caffe(*fixture_files)
-    if not runner.reads_caffe:
+    runner = caffe_runner(*fixture_files)
+    if not runner.loader.reads_caffe:
         pytest.skip(f"OpenCV {cv2.__version__} removed its Caffe importer (OpenCV 5); the "
                     "ONNX translation of the same files is tested above")
     model, spec, _ = imported
@@ -333,8 +333,8 @@ def test_opencv_runner_needs_no_tensorflow(fixture_files):
 
     code = (
         "import sys, numpy as np\n"
-        "from edgecolor.runtimes.opencv_dnn import OpenCVDNNRunner\n"
-        f"r = OpenCVDNNRunner.from_caffe({str(fixture_files[0])!r}, {str(fixture_files[1])!r})\n"
+        "from edgecolor.zoo.caffe.opencv import caffe_runner\n"
+        f"r = caffe_runner({str(fixture_files[0])!r}, {str(fixture_files[1])!r})\n"
         f"y = r.run(np.zeros((1, {SIZE}, {SIZE}, 1), np.float32))\n"
         "print(y.shape, 'tensorflow' in sys.modules)\n"
     )

@@ -104,12 +104,12 @@ def _verify(model, spec, prototxt, caffemodel) -> float:
     from edgecolor.color import GrayImage
     from edgecolor.imageio import read_image
     from edgecolor.runtimes.keras import KerasRunner
-    from edgecolor.runtimes.opencv_dnn import OpenCVDNNRunner
     from edgecolor.samples import sample_images
+    from edgecolor.zoo.caffe.opencv import caffe_runner
 
     x = spec.make_inputs(GrayImage.from_array(read_image(sample_images("eval")[0])).l)
     ours = KerasRunner.from_model(model, spec).infer(x)
-    with OpenCVDNNRunner.from_caffe(prototxt, caffemodel) as ref:
+    with caffe_runner(prototxt, caffemodel) as ref:
         theirs = ref.infer(x)
     return float(np.max(np.abs(ours - theirs)))
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecolor.zoo.caffe import wire
+from edgecolor import protowire as wire
 
 # V1LayerParameter.LayerType values of the layer kinds this package handles
 V1_TYPES = {4: "Convolution", 39: "Deconvolution", 18: "ReLU", 20: "Softmax", 36: "Silence",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgecolor.zoo.caffe import wire
+from edgecolor import protowire as wire
 from edgecolor.zoo.caffe.layers import (
     batchnorm_eps,
     batchnorm_stats,
