@@ -113,3 +113,40 @@ def test_alpha_and_bad_input():
         lightness_u8(rgb.astype(np.uint16))
     with pytest.raises(ValueError, match="expected"):
         lightness_u8(np.zeros((3, 4, 2), np.uint8))
+
+
+class _PlaneRunner:
+    """A runner whose 'network' is a fixed smooth function of its input (real spec, real
+    pre/post-processing; only the network is replaced): ab in Lab units, up to +-60."""
+
+    def __init__(self, size=(64, 64)):
+        from edgecolor.spec import InputSpec, ModelSpec, OutputSpec
+
+        self.spec = ModelSpec("plane", (InputSpec("l", size, "l/50-1"),), OutputSpec("ab"))
+
+    def infer(self, inputs):
+        x = inputs[0]
+        return np.concatenate([np.sin(3 * x) * 0.6, np.cos(2 * x) * 0.5], axis=-1) * 100.0
+
+
+@pytest.mark.parametrize("kind", ["rgb", "gray", "gray1", "rgba"])
+def test_colorize_array_fast_path_equals_the_reference_path(kind, rng):
+    from edgecolor.pipeline import colorize_array, colorize_array_reference
+
+    base = rng.integers(0, 256, (123, 77, 3), dtype=np.uint8)
+    image = {"rgb": base, "gray": base[..., 0], "gray1": base[..., :1],
+             "rgba": np.dstack([base, base[..., 0]])}[kind]
+    runner = _PlaneRunner()
+    fast, ref = colorize_array(runner, image), colorize_array_reference(runner, image)
+    assert fast.dtype == ref.dtype == np.uint8 and fast.shape == ref.shape
+    assert np.abs(fast.astype(np.int16) - ref).max() <= 1
+    if kind == "rgba":
+        assert np.array_equal(fast[..., 3], image[..., 3])
+
+
+def test_16bit_photos_keep_the_float_reference(rng):
+    from edgecolor.pipeline import colorize_array, colorize_array_reference
+
+    image = rng.integers(0, 65536, (40, 50, 3), dtype=np.uint16)
+    runner = _PlaneRunner()
+    assert np.array_equal(colorize_array(runner, image), colorize_array_reference(runner, image))
