@@ -21,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from edgecolor.devices import DeviceProfile, resolve_profile
 from edgecolor.formats import FORMATS, get_format
+from edgecolor.metrics import PSNR_CAP_DB
 
 # quick check: fp32 artifacts must match the raw Keras output; others must keep the colorized
 # image within this PSNR of the FP32 one
@@ -53,6 +53,7 @@ class ArtifactResult:
     size_mb: float = 0.0
     seconds: float = 0.0  # conversion time
     psnr_db: float | None = None  # colorized output vs the Keras FP32 one, held-out images
+    fidelity: dict | None = None  # edgecolor.fidelity figures (full resolution, with CIs)
     max_abs_err: float | None = None  # of the raw network output vs Keras
     check_images: int = 0
     notes: list[str] = field(default_factory=list)
@@ -287,44 +288,46 @@ def _convert_one(res, fmt, model, spec, options, common, explicit) -> None:
         res.error = _one_line(e)
 
 
-def _holdout(cs, reference) -> list[tuple[list[np.ndarray], np.ndarray, np.ndarray]]:
-    """Held-out images -> (inputs, Keras raw output, L at model resolution) for quick checks."""
-    from edgecolor.color import lightness
-    from edgecolor.imageio import read_rgb
+def _holdout(cs, reference):
+    """Held-out images -> an :class:`edgecolor.fidelity.FidelityScorer` holding the Keras FP32
+    colorizations at full resolution (and its raw outputs) for the quick checks."""
+    from edgecolor.fidelity import FidelityScorer, PhotoSet
 
-    h, w = cs.spec.input_size
-    items = []
-    for path, inputs in zip(cs.holdout_paths, cs.holdout, strict=True):
-        l_small = cv2.resize(lightness(read_rgb(path)), (w, h), interpolation=cv2.INTER_AREA)
-        items.append((inputs, reference.infer(inputs), l_small))
-    return items
+    return FidelityScorer(PhotoSet(cs.holdout_paths, cs.spec), reference.infer)
 
 
 def _quick_check(res: ArtifactResult, holdout, threads: int) -> None:
-    """Load the artifact with its runner, compare with Keras on the held-out images."""
-    from edgecolor.color import combine
+    """Load the artifact with its runner, compare with Keras on the held-out images.
+
+    Scored by :mod:`edgecolor.fidelity` at each photo's full resolution (the same numbers
+    the budget and ``bench`` report): PSNR vs FP32, ΔE00 vs FP32, ΔPSNR vs the photos.
+    """
     from edgecolor.runtimes import load_runner
 
     try:
         runner = load_runner(res.path, threads=threads)
         with runner:
-            if not holdout:
+            if not len(holdout.photos):
                 res.notes.append("no held-out images: quick check skipped")
                 return
-            err, sq, n = 0.0, 0.0, 0
-            for inputs, ref, l_small in holdout:
-                y = runner.infer(inputs)
-                err = max(err, float(np.max(np.abs(y - ref))))
-                rgb = combine(l_small, runner.spec.decode(y)) * 255.0
-                rgb_ref = combine(l_small, runner.spec.decode(ref)) * 255.0
-                sq += float(np.sum((rgb - rgb_ref) ** 2))
-                n += rgb.size
+            outputs: list[np.ndarray] = []
+
+            def infer(xs: list[np.ndarray]) -> np.ndarray:
+                outputs.append(runner.infer(xs))
+                return outputs[-1]
+
+            fid = holdout.score(infer, runner.spec.decode)
+            err = max(float(np.max(np.abs(y - ref)))
+                      for y, ref in zip(outputs, holdout.reference_outputs, strict=True))
     except Exception as e:  # reported per artifact
         res.ok, res.error = False, "quick check: " + _one_line(e)
         return
     res.max_abs_err = err
-    res.psnr_db = math.inf if sq == 0 else 10 * math.log10(255.0**2 / (sq / n))
-    res.check_images = len(holdout)
+    res.psnr_db = fid.psnr_vs_fp32.mean
+    if res.psnr_db >= PSNR_CAP_DB:
+        res.psnr_db = math.inf  # identical colorizations
+    res.fidelity = fid.to_dict()
+    res.check_images = fid.images
     if res.precision == "fp32" and err > FP32_MAX_ABS_ERR:
         res.ok, res.error = False, (f"quick check: fp32 output differs from Keras by {err:.2g} "
                                     f"(> {FP32_MAX_ABS_ERR:g})")
@@ -345,7 +348,7 @@ def _store_check(res: ArtifactResult) -> None:
     data = json.loads(path.read_text())
     data["quick_check"] = {"images": res.check_images, "max_abs_err": res.max_abs_err,
                            "psnr_db": None if math.isinf(res.psnr_db) else res.psnr_db,
-                           "ok": res.ok}
+                           "resolution": "full", "fidelity": res.fidelity, "ok": res.ok}
     atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 

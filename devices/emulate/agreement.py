@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecolor.metrics import PSNR_CAP_DB  # identical images: a finite number (one constant)
 from edgecolor.spec import ModelSpec
 
 REF_SUFFIX = ".ref.npz"
@@ -47,7 +48,6 @@ MAX_STEPS = 8  # no quantized output value further than this many steps from the
 PSNR_FLOOR_DB = {"fp32": 60.0, "fp16": 45.0, "dynamic": 30.0, "int16x8": 30.0,
                  "int8": 25.0, "int8-cpu": 25.0}
 PSNR_SLACK_DB = 0.5  # how far below the host's own PSNR vs Keras the board may fall
-PSNR_CAP_DB = 100.0  # identical images: a finite number
 
 
 def ref_path(artifact: str | Path) -> Path:
@@ -74,14 +74,13 @@ def output_step(manifest: dict, outputs: np.ndarray) -> float | None:
 
 def colorized_psnr(spec: ModelSpec, l: np.ndarray, y: np.ndarray, ref: np.ndarray) -> float:
     """L (H, W) 0..100 + two raw outputs -> PSNR in dB (8-bit RGB, capped) of the two
-    colorized photos.
+    colorized photos (:func:`edgecolor.fidelity.image_fidelity`, the one scorer).
     """
     from edgecolor.color import combine
+    from edgecolor.fidelity import image_fidelity
 
-    a = combine(l, spec.decode(y)) * 255.0
-    b = combine(l, spec.decode(ref)) * 255.0
-    mse = float(np.mean((a.astype(np.float64) - b) ** 2))
-    return PSNR_CAP_DB if mse == 0 else min(PSNR_CAP_DB, 10.0 * math.log10(255.0**2 / mse))
+    return image_fidelity(combine(l, spec.decode(y)), combine(l, spec.decode(ref)),
+                          colors=False)["psnr_vs_fp32"]
 
 
 @dataclass

@@ -9,6 +9,7 @@ TensorFlow unless the job is the Keras reference.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -95,14 +96,24 @@ def _make_runner(job: dict):
     return runner, runner.name
 
 
+def _health_sampler(job: dict):
+    """The job's health sampler (job["health"]: true), or None."""
+    if not job.get("health"):
+        return None
+    from edgecolor.devices.remote.health import HealthSampler
+
+    return HealthSampler(interval_s=float(job.get("health_interval_s") or 0.5))
+
+
 def run_job(job: dict) -> dict:
     """Do the measurements a job asks for in this process -> result dict (JSON-ready).
 
     job keys: kind ("artifact" | "keras"), artifact, runner, threads, device, keras
     ({model, spec, weights, kwargs}), alt ("keras-predict": time ``model.predict``), images
     (quality photos), metrics ("full" | "fast": no SSIM/CIEDE2000), e2e_image, warmup, runs,
-    seconds, budget_s (time cap per timing), reference (npz of the FP32 outputs) and
-    save_outputs (npz path to write ours).
+    seconds, budget_s (time cap per timing), reference (npz of the FP32 outputs),
+    save_outputs (npz path to write ours) and health (sample temperature, throttling, clock
+    and power during the model-only runs -> result["health"]).
     """
     from edgecolor.bench import quality
     from edgecolor.color import lightness
@@ -130,14 +141,18 @@ def run_job(job: dict) -> dict:
         stage = "timing"
         runs, warmup, seconds = int(job["runs"]), int(job["warmup"]), job.get("seconds")
         budget = job.get("budget_s")
-        model_times = time_calls(lambda: runner.infer(inputs), runs, warmup, seconds,
-                                 budget_s=budget)
+        sampler = _health_sampler(job)
+        with sampler or contextlib.nullcontext():
+            model_times = time_calls(lambda: runner.infer(inputs), runs, warmup, seconds,
+                                     budget_s=budget)
         e2e_times = time_calls(lambda: colorize_array(runner, e2e_rgb), runs,
                                min(warmup, 2), seconds, budget_s=budget)
         result["model_ms"] = summarize(model_times).to_dict()
         result["e2e_ms"] = summarize(e2e_times).to_dict()
         result["e2e_image"] = {"name": Path(job["e2e_image"]).name,
                                "shape": list(e2e_rgb.shape)}
+        if sampler is not None:  # health during the model-only runs (energy per frame)
+            result["health"] = sampler.summary(frame_ms=result["model_ms"]["mean"])
         result["peak_run_mb"] = peak_rss_mb()  # before quality: its buffers are not the model's
 
         stage = "quality"
@@ -151,7 +166,8 @@ def run_job(job: dict) -> dict:
                       **quality.image_scores(truth, quality.to_uint8(out),
                                              full=job.get("metrics", "full") == "full")}
             if reference is not None:
-                scores["psnr_vs_fp32_db"] = quality.capped_psnr(out, reference[f"i{i}"])
+                scores.update(quality.fp32_scores(out, reference[f"i{i}"],
+                                                  full=job.get("metrics", "full") == "full"))
             per_image.append(scores)
             if job.get("save_outputs"):
                 outputs[f"i{i}"] = out

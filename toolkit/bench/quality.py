@@ -20,8 +20,9 @@ from edgecolor import metrics
 from edgecolor.color import GrayImage, combine
 from edgecolor.pipeline import predict_ab
 
-# Identical outputs have infinite PSNR; capped so means and JSON stay finite.
-PSNR_CAP_DB = 100.0
+# Identical outputs have infinite PSNR; capped so means and JSON stay finite (one constant:
+# edgecolor.metrics).
+PSNR_CAP_DB = metrics.PSNR_CAP_DB
 # aHash bits that may differ for the same photo resized / recompressed (measured: 0-2).
 AHASH_MAX_BITS = 2
 # mean |difference| (0..255) of 32x32 gray versions below which two files are one picture
@@ -37,6 +38,10 @@ METRICS_HIGHER_BETTER = {
     "ciede2000": False,
     "psnr_vs_fp32_db": True,
     "dpsnr_db": False,
+    # vs the FP32 colorization (edgecolor.fidelity): CIEDE2000 mean / p99, colorfulness change
+    "de_vs_fp32": False,
+    "de_p99_vs_fp32": False,
+    "colorfulness_change": True,
 }
 
 
@@ -51,9 +56,22 @@ def to_uint8(rgb: np.ndarray) -> np.ndarray:
     return np.round(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def capped_psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB (8-bit scale) capped at PSNR_CAP_DB so identical images give a number."""
-    return min(metrics.psnr(a, b), PSNR_CAP_DB)
+capped_psnr = metrics.capped_psnr  # PSNR in dB capped at PSNR_CAP_DB (one implementation)
+
+
+def fp32_scores(output: np.ndarray, reference: np.ndarray, full: bool = True) -> dict:
+    """The artifact's and the FP32 reference's colorizations (float RGB 0..1, full size) ->
+    psnr_vs_fp32_db and, when ``full``, de_vs_fp32 / de_p99_vs_fp32 (CIEDE2000) and
+    colorfulness_change, by :func:`edgecolor.fidelity.image_fidelity` (the one scorer).
+    """
+    from edgecolor.fidelity import image_fidelity
+
+    row = image_fidelity(output, reference, colors=full)
+    out = {"psnr_vs_fp32_db": row["psnr_vs_fp32"]}
+    if full:
+        out.update(de_vs_fp32=row["de_mean"], de_p99_vs_fp32=row["de_p99"],
+                   colorfulness_change=row["colorfulness_change"])
+    return out
 
 
 def have_skimage() -> bool:
@@ -98,8 +116,10 @@ def add_reference(per_image: list[dict], reference: list[dict]) -> list[dict]:
 def summarize_quality(per_image: list[dict]) -> dict:
     """Per-image score dicts (with "image") -> means over the set + the worst image per metric.
 
-    -> {"n_images", <metric>: mean, ..., "worst": {<metric>: {"image", "value"}}}; metrics
-    missing from some images are averaged over the images that have them.
+    -> {"n_images", <metric>: mean, ..., "worst": {<metric>: {"image", "value"}},
+    "ci95": {<metric>: [lo, hi]}} (95% bootstrap interval over the photos for PSNR, ΔPSNR,
+    PSNR and ΔE00 vs FP32); metrics missing from some images are averaged over the images
+    that have them.
     """
     summary: dict = {"n_images": len(per_image), "worst": {}}
     for name, higher_better in METRICS_HIGHER_BETTER.items():
@@ -110,6 +130,16 @@ def summarize_quality(per_image: list[dict]) -> dict:
         pick = min if higher_better else max
         worst = pick(rows, key=lambda r, k=name: r[k])
         summary["worst"][name] = {"image": worst["image"], "value": worst[name]}
+    from edgecolor.fidelity import bootstrap
+
+    ci = {}
+    for name in ("psnr_db", "psnr_vs_fp32_db", "dpsnr_db", "de_vs_fp32"):
+        values = [r[name] for r in per_image if r.get(name) is not None]
+        if len(values) > 1:
+            est = bootstrap(values)
+            ci[name] = [est.lo, est.hi]
+    if ci:
+        summary["ci95"] = ci  # bootstrap over the photos (edgecolor.fidelity)
     return summary
 
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgecolor.converters.float_layers import layer_scopes, top_layers
 from edgecolor.quant import MAX_PROBES
 from edgecolor.quant.backends import QuantBackend, make_backend
-from edgecolor.quant.layers import layer_scopes, top_layers
 from edgecolor.quant.validation import Score, ValidationSet, Validator, keras_infer
 
 MODES = ("only", "all_but")
@@ -137,7 +137,7 @@ def analyze_backend(backend: QuantBackend, validator: Validator,
         preselected = {"by": "FP32 activation ranges (max/p99.99, channel spread)",
                        "probed": len(names), "of": layer_count}
     kinds = {layer.name: type(layer).__name__ for layer in top_layers(backend.model)}
-    full = validator.score(backend.infer_fn(backend.quantize(())))
+    full = validator.score(backend.infer_fn(backend.quantize(())), colors=False)
     if progress:
         progress()
     results = []
@@ -145,12 +145,13 @@ def analyze_backend(backend: QuantBackend, validator: Validator,
         s = LayerSensitivity(name, kinds.get(name, "?"))
         if "only" in modes:
             others = [n for n in names if n != name]
-            s.only_psnr = validator.score(backend.infer_fn(backend.quantize(others))
-                                          ).psnr_vs_fp32
+            s.only_psnr = validator.score(backend.infer_fn(backend.quantize(others)),
+                                          colors=False).psnr_vs_fp32
             if progress:
                 progress()
         if "all_but" in modes:
-            score = validator.score(backend.infer_fn(backend.quantize([name])))
+            score = validator.score(backend.infer_fn(backend.quantize([name])),
+                                    colors=False)
             s.all_but_psnr, s.all_but_dpsnr = score.psnr_vs_fp32, score.dpsnr
             if progress:
                 progress()
@@ -208,7 +209,7 @@ def analyze(model, spec, calib, model_name: str | None = None,
     from edgecolor.quant.risks import activation_ranges, check_risks
 
     vset = ValidationSet.from_calibration(calib)
-    validator = Validator(vset, keras_infer(model, spec))
+    validator = Validator(vset, keras_infer(model, spec), colors=False)
     scopes = layer_scopes(model, spec)
     ranges = activation_ranges(model, calib.samples)  # once: preselection and risk checks
     report = SensitivityReport(model_name or spec.name, spec.input_size, vset.info(),

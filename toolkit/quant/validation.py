@@ -3,83 +3,91 @@
 The validation images are the calibration folder's held-out split
 (``CalibrationSet.holdout_paths``): never used to calibrate. Each image is colorized the way
 users see it (the photo's own full-resolution L, predicted ab resized up) and compared with
-the original color photo (ground truth) and with the FP32 Keras model's colorization.
+the original color photo (ground truth) and with the FP32 Keras model's colorization, by
+:mod:`edgecolor.fidelity` (the one scoring function: PSNR vs FP32, ΔE00 mean / p99 vs FP32,
+colorfulness change, ΔPSNR vs the photos, each with a bootstrap interval over the photos).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from edgecolor.color import combine, lightness
-from edgecolor.imageio import read_rgb
-from edgecolor.metrics import psnr
+from edgecolor.fidelity import Fidelity, FidelityScorer, PhotoSet
+from edgecolor.metrics import PSNR_CAP_DB, capped_psnr
 from edgecolor.spec import ModelSpec
 
-PSNR_CAP = 100.0  # dB reported for identical images (PSNR is infinite there)
+PSNR_CAP = PSNR_CAP_DB  # kept for callers of the old name
 
 Infer = Callable[[list[np.ndarray]], np.ndarray]
 
 
 @dataclass
 class Score:
-    """Validation result of one model variant (all in dB, means over the images).
+    """Validation result of one model variant (dB and ΔE00 units, means over the images).
 
     psnr: vs ground truth; psnr_vs_fp32: vs the FP32 model's colorization; dpsnr: the FP32
-    model's PSNR minus ``psnr`` (the quality the quantization cost).
+    model's PSNR minus ``psnr`` (the quality the quantization cost); de_mean / de_p99: mean
+    and 99th-percentile CIEDE2000 vs the FP32 colorization; colorfulness_change: vs FP32's
+    (None when scored without colors). ci: figure -> [lo, hi] bootstrap interval (95%).
     """
 
     psnr: float
     psnr_vs_fp32: float
     dpsnr: float
+    de_mean: float | None = None
+    de_p99: float | None = None
+    colorfulness_change: float | None = None
+    ci: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_fidelity(cls, fid: Fidelity) -> Score:
+        """A :class:`edgecolor.fidelity.Fidelity` (with ground truth) -> Score."""
+        ci = {}
+        for name in ("psnr_vs_fp32", "dpsnr", "de_mean", "de_p99", "colorfulness_change"):
+            est = getattr(fid, name)
+            if est is not None:
+                ci[name] = [est.lo, est.hi]
+        return cls(psnr=fid.value("psnr"), psnr_vs_fp32=fid.value("psnr_vs_fp32"),
+                   dpsnr=fid.value("dpsnr"), de_mean=fid.value("de_mean"),
+                   de_p99=fid.value("de_p99"),
+                   colorfulness_change=fid.value("colorfulness_change"), ci=ci)
 
     def to_dict(self) -> dict:
-        """JSON-ready dict, rounded to 0.001 dB."""
-        return {k: round(v, 3) for k, v in asdict(self).items()}
+        """JSON-ready dict, rounded to 0.001 (figures not measured are left out)."""
+        d = {k: round(v, 3) for k, v in (("psnr", self.psnr),
+                                          ("psnr_vs_fp32", self.psnr_vs_fp32),
+                                          ("dpsnr", self.dpsnr), ("de_mean", self.de_mean),
+                                          ("de_p99", self.de_p99),
+                                          ("colorfulness_change", self.colorfulness_change))
+             if v is not None}
+        if self.ci:
+            d["ci95"] = {k: [round(lo, 3), round(hi, 3)] for k, (lo, hi) in self.ci.items()}
+        return d
 
 
-class ValidationSet:
+class ValidationSet(PhotoSet):
     """Validation photos of one model spec: ground truth RGB, full-res L, network inputs."""
 
     def __init__(self, paths: list[Path], spec: ModelSpec) -> None:
         if not paths:
             raise ValueError("no validation images: the calibration folder needs at least 2 "
                              "images (one is held out to validate the quantized model)")
-        self.paths = [Path(p) for p in paths]
-        self.spec = spec
-        self.truth = [read_rgb(p).astype(np.float32) / 255.0 for p in self.paths]
-        self.lightness = [lightness(rgb) for rgb in self.truth]
-        self.inputs = [spec.make_inputs(l_full) for l_full in self.lightness]
+        super().__init__(paths, spec)
 
     @classmethod
     def from_calibration(cls, calib) -> ValidationSet:
         """The held-out split of a CalibrationSet."""
         return cls(list(calib.holdout_paths), calib.spec)
 
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def colorize(self, infer: Infer, decode: Callable | None = None) -> list[np.ndarray]:
-        """Run ``infer`` on every image -> colorized RGB float32 (H, W, 3) 0..1, full res.
-
-        decode: raw output -> ab (default: this spec's; another head's spec decodes its own).
-        """
-        decode = decode or self.spec.decode
-        return [combine(l_full, decode(infer(xs)))
-                for l_full, xs in zip(self.lightness, self.inputs, strict=True)]
-
-    def info(self) -> dict:
-        """Manifest record: how many images and their file names."""
-        return {"images": len(self.paths), "files": [p.name for p in self.paths]}
-
 
 def mean_psnr(images: list[np.ndarray], references: list[np.ndarray]) -> float:
-    """Mean per-image PSNR in dB (identical images count as PSNR_CAP)."""
-    values = [min(psnr(a, b), PSNR_CAP) for a, b in zip(images, references, strict=True)]
+    """Mean per-image PSNR in dB (identical images count as PSNR_CAP_DB)."""
+    values = [capped_psnr(a, b) for a, b in zip(images, references, strict=True)]
     return float(np.mean(values)) if values else math.nan
 
 
@@ -87,19 +95,26 @@ class Validator:
     """Scores model variants against the ground truth and the FP32 reference.
 
     reference: the FP32 model's ``infer`` (Keras); its colorizations are computed once.
+    colors: also measure ΔE00 and colorfulness (off for sensitivity probes: PSNR only).
     """
 
-    def __init__(self, vset: ValidationSet, reference: Infer) -> None:
+    def __init__(self, vset: ValidationSet, reference: Infer, colors: bool = True) -> None:
         self.vset = vset
-        self.reference_images = vset.colorize(reference)
-        self.fp32_psnr = mean_psnr(self.reference_images, vset.truth)
+        self.scorer = FidelityScorer(vset, reference)
+        self.reference_images = self.scorer.reference_images
+        self.fp32_psnr = self.scorer.fp32_psnr
+        self.colors = colors
+        self.last: Fidelity | None = None  # the full result of the latest score()
 
-    def score(self, infer: Infer, decode: Callable | None = None) -> Score:
-        """A variant's ``infer`` (and ``decode`` when its output differs) -> its :class:`Score`."""
-        images = self.vset.colorize(infer, decode)
-        value = mean_psnr(images, self.vset.truth)
-        return Score(psnr=value, psnr_vs_fp32=mean_psnr(images, self.reference_images),
-                     dpsnr=self.fp32_psnr - value)
+    def score(self, infer: Infer, decode: Callable | None = None,
+              colors: bool | None = None) -> Score:
+        """A variant's ``infer`` (and ``decode`` when its output differs) -> its :class:`Score`.
+
+        colors: override the validator's ``colors`` for this call.
+        """
+        self.last = self.scorer.score(infer, decode,
+                                      self.colors if colors is None else colors)
+        return Score.from_fidelity(self.last)
 
 
 def keras_infer(model, spec: ModelSpec) -> Infer:
