@@ -51,8 +51,8 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
     if precision != "fp32":
         flavour = qdq.TENSORRT if precision == "int8" else qdq.CPU
         exclude = None
-        if float_layers:  # Keras layer names -> nodes_to_exclude (edgecolor.quant)
-            from edgecolor.quant.backends import onnx_exclude_nodes
+        if float_layers:  # Keras layer names -> nodes_to_exclude (converters.float_layers)
+            from edgecolor.converters.float_layers import onnx_exclude_nodes
 
             exclude = onnx_exclude_nodes(proto, flavour, model, spec, float_layers)
         rewrites = {k: bool(options.extra[k]) for k in ("fold_upsample", "pad_channels")

@@ -51,8 +51,8 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
     float_layers = list(options.extra.get("float_layers") or [])
     if precision == "int8":
         ignored = None
-        if float_layers:  # Keras layer names -> NNCF ignored scope (edgecolor.quant)
-            from edgecolor.quant.layers import ov_float_nodes
+        if float_layers:  # Keras layer names -> NNCF ignored scope (converters.float_layers)
+            from edgecolor.converters.float_layers import ov_float_nodes
 
             ignored = ov_float_nodes(ov_model, model, spec, float_layers)
         ov_model = quantize(ov_model, options.calib, options.calib_method, ignored,

@@ -48,8 +48,8 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
     with quiet_converter():
         conv = tf.lite.TFLiteConverter.from_concrete_functions([fn])
         _configure(conv, tf, precision, options)
-        if float_layers:  # selective int8: QuantizationDebugger denylist (edgecolor.quant)
-            from edgecolor.quant.backends import tflite_selective_int8
+        if float_layers:  # selective int8: QuantizationDebugger denylist (converters.float_layers)
+            from edgecolor.converters.float_layers import tflite_selective_int8
 
             data = tflite_selective_int8(conv, keras_model, spec, float_layers)
         else:

@@ -35,7 +35,7 @@ def spiky(tmp_path_factory):
 
 def _float_layers_in_artifact(path, fmt: str, scopes) -> set[str]:
     """Keras layers whose convolutions run in float in the written artifact."""
-    from edgecolor.quant.layers import layer_of
+    from edgecolor.converters.float_layers import layer_of
 
     found = set()
     if fmt == "tflite":
@@ -64,9 +64,9 @@ def _float_layers_in_artifact(path, fmt: str, scopes) -> set[str]:
                                            ("openvino", "int8")])
 def test_budget_keeps_exactly_the_broken_block_float(spiky, tmp_path, fmt, precision):
     from edgecolor.converters.common import ConvertOptions
+    from edgecolor.converters.float_layers import layer_scopes
     from edgecolor.formats import get_format, load_runner_class
     from edgecolor.quant.budget import BudgetedConversion
-    from edgecolor.quant.layers import layer_scopes
 
     model, spec, calib, _ = spiky
     out = tmp_path / get_format(fmt).artifact_name("spiky", precision)

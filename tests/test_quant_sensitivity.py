@@ -128,7 +128,7 @@ LAYERS = ["conv1", "conv2", "spike", "conv3", "up1", "conv4", "ab"]
 
 
 def test_layer_scopes_name_every_keras_layer(spiky):
-    from edgecolor.quant.layers import layer_of, layer_scopes
+    from edgecolor.converters.float_layers import layer_of, layer_scopes
 
     model, spec, _, _ = spiky
     scopes = layer_scopes(model, spec)

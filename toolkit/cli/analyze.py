@@ -88,8 +88,8 @@ def command(model, weights, imgsz, width, calib, calib_size, holdout, formats, c
     except (ValueError, RuntimeError) as e:
         click.echo(f"error: {str(e).splitlines()[0]}", err=True)
         sys.exit(2)
+    from edgecolor.converters.float_layers import layer_names
     from edgecolor.quant import report as rep
-    from edgecolor.quant.layers import layer_names
     from edgecolor.quant.sensitivity import analyze, variant_count
 
     total = sum(variant_count(len(layer_names(keras_model)), max_probes=max_probes)

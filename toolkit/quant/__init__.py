@@ -6,9 +6,10 @@
   (``edgecolor convert --max-dpsnr``);
 * :mod:`~edgecolor.quant.risks` — layers int8 is known to hurt, flagged before quantizing;
 * :mod:`~edgecolor.quant.heads` — the ECCV16 head choice;
-* :mod:`~edgecolor.quant.backends` / :mod:`~edgecolor.quant.layers` — the per-backend glue
-  (TFLite QuantizationDebugger, NNCF ignored scope, ONNX Runtime nodes_to_exclude) and the
-  Keras-name <-> graph-node mapping; :mod:`~edgecolor.quant.report` — table, JSON, chart.
+* :mod:`~edgecolor.quant.backends` (with the layer-name mapping of
+  :mod:`~edgecolor.converters.float_layers`) — the per-backend glue
+  (TFLite QuantizationDebugger, NNCF ignored scope, ONNX Runtime nodes_to_exclude);
+  :mod:`~edgecolor.quant.report` — table, JSON, chart.
 
 Converter-side: needs the ``[convert]`` extra; nothing here is imported on devices.
 """

@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from edgecolor._tf import quiet_converter
-from edgecolor.quant import layers as layer_map
+from edgecolor.converters import float_layers as layer_map
+from edgecolor.converters.float_layers import onnx_prepared
 from edgecolor.spec import ModelSpec
 
 Infer = Callable[[list[np.ndarray]], np.ndarray]
@@ -266,46 +267,6 @@ class ONNXBackend(QuantBackend):
             entry = stats.setdefault(layer, {"act_sqnr_db": math.inf})
             entry["act_sqnr_db"] = min(entry["act_sqnr_db"], round(float(value), 2))
         return stats
-
-
-def tflite_selective_int8(converter, model, spec: ModelSpec,
-                          float_layers: Iterable[str]) -> bytes:
-    """A TFLiteConverter set up for int8 (optimizations + representative dataset) ->
-    flatbuffer with ``float_layers`` (Keras names) left in float.
-
-    TFLite's supported way: ``QuantizationDebugger(converter=...)`` calibrates, then
-    ``QuantizationDebugOptions(denylisted_nodes=...)`` + ``get_nondebug_quantized_model()``.
-    Float fallback must be allowed, so the model keeps float32 input/output.
-    """
-    from edgecolor._tf import import_tf
-
-    tf, _ = import_tf()
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    converter.inference_input_type = tf.float32
-    converter.inference_output_type = tf.float32
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=converter.representative_dataset)
-    nodes = layer_map.tflite_float_nodes(debugger.calibrated_model, model, spec, float_layers)
-    debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
-    return debugger.get_nondebug_quantized_model()
-
-
-def onnx_prepared(fp32, flavour, **rewrites):
-    """The graph ONNX Runtime's quantizer sees (``qdq.prepare``: the flavour's rewrites,
-    every node named): node names for ``nodes_to_exclude`` must come from it."""
-    from edgecolor.converters import qdq
-
-    return qdq.prepare(fp32, flavour, **rewrites)[0]
-
-
-def onnx_exclude_nodes(fp32, flavour, model, spec: ModelSpec,
-                       float_layers: Iterable[str], **rewrites) -> list[str]:
-    """FP32 ONNX + flavour + Keras model -> ``nodes_to_exclude`` for ``float_layers``.
-
-    rewrites: ``fold_upsample`` / ``pad_channels`` as given to ``qdq.quantize``.
-    """
-    return layer_map.onnx_float_nodes(onnx_prepared(fp32, flavour, **rewrites), model, spec,
-                                      float_layers)
 
 
 BACKENDS: dict[str, type[QuantBackend]] = {

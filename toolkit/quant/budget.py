@@ -36,9 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecolor.converters.float_layers import layer_names
 from edgecolor.formats import Format, get_format, load_runner_class
 from edgecolor.quant import MAX_PROBES
-from edgecolor.quant.layers import layer_names
 from edgecolor.quant.validation import Score, ValidationSet, Validator, keras_infer
 
 BUDGETED = ("int8", "int8-cpu")  # precisions a PSNR budget applies to

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from edgecolor.quant.layers import top_layers
+from edgecolor.converters.float_layers import top_layers
 
 WIDE_RATIO = 4.0  # max / p99.99 above this: outliers set the int8 scale
 SPREAD_RATIO = 32.0  # max channel range / 75th-percentile channel range above this

@@ -5,7 +5,9 @@ and ONNX Runtime name tensors and nodes after the traced TensorFlow graph
 ("model_1/conv3_1/Relu;model_1/conv3_1/convolution"), and OpenVINO's layout transformations
 often drop those names altogether. This module maps every backend node to the top-level
 Keras layer it came from, so a list of Keras layer names can become a TFLite denylist, an
-NNCF ignored scope or ONNX Runtime's ``nodes_to_exclude``.
+NNCF ignored scope or ONNX Runtime's ``nodes_to_exclude``. The converters use it to keep
+layers in float (the quality budget's float sets, ``--float-layers``); ``edgecolor.quant``
+uses it to probe layers one at a time.
 
 Mapping, in order: (1) the graph name scope of each layer (recorded by tracing the model,
 because TensorFlow uniquifies scopes: layer "conv2d" may trace as "conv2d_1" and layer
@@ -276,3 +278,43 @@ def onnx_float_nodes(proto, model, spec: ModelSpec, float_layers: Iterable[str])
     """ONNX node names (quantize_static nodes_to_exclude) of ``float_layers``."""
     nodes = onnx_node_layers(proto, layer_scopes(model, spec))
     return float_nodes(nodes, float_layers, "onnx")
+
+
+def tflite_selective_int8(converter, model, spec: ModelSpec,
+                          float_layers: Iterable[str]) -> bytes:
+    """A TFLiteConverter set up for int8 (optimizations + representative dataset) ->
+    flatbuffer with ``float_layers`` (Keras names) left in float.
+
+    TFLite's supported way: ``QuantizationDebugger(converter=...)`` calibrates, then
+    ``QuantizationDebugOptions(denylisted_nodes=...)`` + ``get_nondebug_quantized_model()``.
+    Float fallback must be allowed, so the model keeps float32 input/output.
+    """
+    from edgecolor._tf import import_tf
+
+    tf, _ = import_tf()
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.inference_input_type = tf.float32
+    converter.inference_output_type = tf.float32
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=converter.representative_dataset)
+    nodes = tflite_float_nodes(debugger.calibrated_model, model, spec, float_layers)
+    debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
+    return debugger.get_nondebug_quantized_model()
+
+
+def onnx_prepared(fp32, flavour, **rewrites):
+    """The graph ONNX Runtime's quantizer sees (``qdq.prepare``: the flavour's rewrites,
+    every node named): node names for ``nodes_to_exclude`` must come from it."""
+    from edgecolor.converters import qdq
+
+    return qdq.prepare(fp32, flavour, **rewrites)[0]
+
+
+def onnx_exclude_nodes(fp32, flavour, model, spec: ModelSpec,
+                       float_layers: Iterable[str], **rewrites) -> list[str]:
+    """FP32 ONNX + flavour + Keras model -> ``nodes_to_exclude`` for ``float_layers``.
+
+    rewrites: ``fold_upsample`` / ``pad_channels`` as given to ``qdq.quantize``.
+    """
+    return onnx_float_nodes(onnx_prepared(fp32, flavour, **rewrites), model, spec,
+                                      float_layers)
