@@ -34,6 +34,16 @@ class ONNXRuntimeRunner(Runner):
 
     name = "onnxruntime"
     default_device = "AUTO"
+    _proto_bytes: bytes | None = None
+
+    @classmethod
+    def from_proto(cls, proto, spec, threads: int | None = None,
+                   device: str = "CPU") -> ONNXRuntimeRunner:
+        """Run an in-memory ``onnx.ModelProto`` (a model source's fixed graph: the FP32
+        reference of its artifacts) with the spec's contract; nothing is written."""
+        r = cls(None, spec, threads=threads, device=device)
+        r._proto_bytes = proto.SerializeToString()
+        return r
 
     @staticmethod
     def available() -> bool:
@@ -53,7 +63,8 @@ class ONNXRuntimeRunner(Runner):
             opts.intra_op_num_threads = int(self.threads)
             opts.inter_op_num_threads = 1
         providers = choose_providers(ort.get_available_providers(), self.device)
-        self._session = ort.InferenceSession(str(self.path), opts, providers=providers)
+        model = self._proto_bytes if self._proto_bytes is not None else str(self.path)
+        self._session = ort.InferenceSession(model, opts, providers=providers)
         self.providers = self._session.get_providers()
         self._input_names = [i.name for i in self._session.get_inputs()]
         self._output_name = self._output_name_for(self._session)

@@ -21,10 +21,24 @@ NORMALIZERS = {
     "l-50": lambda l: l - 50.0,  # -50..50 (Zhang et al. ECCV16)
     # gray photo rendered as sRGB, scaled to -1..1 (Inception / pix2pix RGB generators)
     "gray_rgb/127.5-1": lambda l: _l_to_gray_rgb(l) * 2.0 - 1.0,
+    # conventions of foreign models (edgecolor.contract)
+    "l": lambda l: l,  # raw L 0..100 (Zhang et al.'s PyTorch models normalize inside)
+    "(l-50)/100": lambda l: (l - 50.0) / 100.0,  # -0.5..0.5
+    "gray_rgb": lambda l: _l_to_gray_rgb(l),  # gray sRGB 0..1
+    "zeros": lambda l: np.zeros_like(l),  # a constant plane (hint / mask inputs)
+}
+
+# per-channel normalizers: L -> (h, w, channels); the ImageNet mean/std of torchvision
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CHANNEL_NORMALIZERS = {
+    "imagenet": lambda l: (_l_to_gray_rgb(l)[..., None] - np.float32(IMAGENET_MEAN))
+    / np.float32(IMAGENET_STD),
 }
 
 # output kinds: raw network output -> ab (h, w, 2) in Lab units
-OUTPUT_KINDS = ("ab_tanh", "ab", "ab_bins", "rgb_tanh")
+OUTPUT_KINDS = ("ab_tanh", "ab", "ab_bins", "rgb_tanh", "rgb")
+LAYOUTS = ("NHWC", "NCHW")
 
 
 def _l_to_gray_rgb(l: np.ndarray) -> np.ndarray:
@@ -46,6 +60,12 @@ class InputSpec:
         """Full-resolution L (H, W) in 0..100 -> (1, h, w, channels) float32 network input."""
         h, w = size or self.size
         l_small = cv2.resize(l_full.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+        if self.norm in CHANNEL_NORMALIZERS:
+            x = CHANNEL_NORMALIZERS[self.norm](l_small).astype(np.float32)[None]
+            if x.shape[-1] != self.channels:
+                raise ValueError(f"input {self.name!r}: {self.norm} makes {x.shape[-1]} "
+                                 f"channels, the spec says {self.channels}")
+            return np.ascontiguousarray(x)
         x = NORMALIZERS[self.norm](l_small).astype(np.float32)
         x = np.repeat(x[None, :, :, None], self.channels, axis=-1)
         return np.ascontiguousarray(x)
@@ -57,7 +77,8 @@ class OutputSpec:
 
     kinds: ``ab_tanh`` ab = scale * y; ``ab`` y is ab; ``ab_bins`` y is a distribution over
     ``bins`` (313 ab bin centers), decoded by annealed mean at ``temperature``; ``rgb_tanh``
-    y is RGB in -1..1 whose ab is kept (the photo's own L replaces the predicted one).
+    y is RGB in -1..1 whose ab is kept (the photo's own L replaces the predicted one);
+    ``rgb`` the same with RGB in 0..1.
     """
 
     name: str
@@ -74,9 +95,9 @@ class OutputSpec:
             return y * self.scale
         if self.kind == "ab":
             return y
-        if self.kind == "rgb_tanh":
-            rgb = np.clip((y + 1.0) * 0.5, 0.0, 1.0)
-            return color.rgb_to_lab(rgb)[..., 1:]
+        if self.kind in ("rgb_tanh", "rgb"):
+            rgb = (y + 1.0) * 0.5 if self.kind == "rgb_tanh" else y
+            return color.rgb_to_lab(np.clip(rgb, 0.0, 1.0))[..., 1:]
         if self.kind == "ab_bins":
             from edgecolor.zoo.bins import annealed_mean
 
@@ -86,7 +107,11 @@ class OutputSpec:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything the toolkit needs to feed a model and read its answer."""
+    """Everything the toolkit needs to feed a model and read its answer.
+
+    layout: ``NHWC`` (Keras, the zoo) or ``NCHW`` (PyTorch exports): the layout of every
+    network input and of the output; :meth:`make_inputs` and :meth:`decode` handle it.
+    """
 
     name: str
     inputs: tuple[InputSpec, ...]
@@ -105,10 +130,16 @@ class ModelSpec:
         This is the single preprocessing function: inference, calibration and the
         benchmark all call it.
         """
-        return [inp.make(l_full) for inp in self.inputs]
+        xs = [inp.make(l_full) for inp in self.inputs]
+        if self.layout == "NCHW":
+            xs = [np.ascontiguousarray(x.transpose(0, 3, 1, 2)) for x in xs]
+        return xs
 
     def decode(self, y: np.ndarray) -> np.ndarray:
         """Raw network output -> ab (h, w, 2) in Lab units at model resolution."""
+        y = np.asarray(y, np.float32)
+        if self.layout == "NCHW":
+            y = y.transpose(0, 2, 3, 1) if y.ndim == 4 else y.transpose(1, 2, 0)
         return self.output.decode(y)
 
     def with_size(self, size: tuple[int, int]) -> ModelSpec:
