@@ -1,0 +1,216 @@
+"""Colorize many photos with decode, inference and encode overlapped.
+
+Three stages per photo: *prepare* (read + decode, full-resolution L, the model inputs) and
+*finish* (ab upsample + Lab -> sRGB, encode, atomic write) run on a thread pool (OpenCV's
+decode/encode/convert release the GIL), while the runner's ``infer`` runs on the calling
+thread, one photo at a time, in order (runners need not be thread-safe). A bounded window
+of photos is in flight, so memory stays a few photos deep whatever the folder's size.
+
+Guarantees (the same as the one-at-a-time loop): outputs keep the input's name, format,
+size and bit depth; every file is written atomically (a temp file + rename: never a
+half-written output); an existing output is skipped unless ``overwrite``; a file that fails
+(unreadable, truncated, a runner error on it) is reported and the rest go on.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from edgecolor.color import GrayImage, split_alpha
+from edgecolor.color_u8 import lab_to_rgb_u8, lightness_u8, with_alpha
+from edgecolor.imageio import ImageError, read_image, write_image
+
+DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+
+
+@dataclass
+class FileResult:
+    """What happened to one input: status done/skipped/failed, the output path, and for a
+    failure the one-line reason (it names the file)."""
+
+    source: Path
+    target: Path
+    status: str
+    message: str = ""
+
+
+@dataclass
+class FolderReport:
+    """A finished run: every file's result in input order, and the wall time (s)."""
+
+    results: list[FileResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        """Number of files with this status."""
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def images_per_s(self) -> float:
+        """Colorized images per second of wall time (0 when none)."""
+        done = self.count(DONE)
+        return done / self.seconds if self.seconds > 0 and done else 0.0
+
+
+@dataclass
+class _Prepared:
+    """A decoded photo ready for the runner: its inputs and what the finish stage needs."""
+
+    inputs: list[np.ndarray]
+    l_full: np.ndarray | None = None  # 8-bit photos: fast path
+    alpha: np.ndarray | None = None
+    gray: GrayImage | None = None  # 16-bit / float photos: the float reference
+
+
+def _prepare(runner, path: Path) -> _Prepared:
+    image = read_image(path)
+    if image.dtype == np.uint8:
+        base, alpha = split_alpha(image)
+        l_full = lightness_u8(base)
+        return _Prepared(runner.spec.make_inputs(l_full), l_full=l_full, alpha=alpha)
+    gray = GrayImage.from_array(image)
+    return _Prepared(runner.spec.make_inputs(gray.l), gray=gray)
+
+
+def _finish(prep: _Prepared, ab: np.ndarray, target: Path) -> None:
+    if prep.gray is not None:
+        out = prep.gray.with_ab(ab)
+    else:
+        out = with_alpha(lab_to_rgb_u8(prep.l_full, ab), prep.alpha)
+    write_image(target, out)
+
+
+def _reason(path: Path, e: BaseException) -> str:
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return text if isinstance(e, ImageError) and str(path) in text else f"{path}: {text}"
+
+
+def default_workers() -> int:
+    """Threads for the prepare/finish stages: the CPU count, at least 2, at most 8."""
+    return max(2, min(8, os.cpu_count() or 2))
+
+
+def colorize_files(runner, paths: Iterable[Path], out_dir: str | os.PathLike,
+                   overwrite: bool = False, workers: int | None = None,
+                   on_result: Callable[[FileResult], None] | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> FolderReport:
+    """Colorize ``paths`` into ``out_dir`` (same file names) with stages overlapped.
+
+    runner: any edgecolor runner (``spec``, ``infer``), called from this thread only;
+    overwrite: replace existing outputs (else they are skipped); workers: pool threads
+    (default :func:`default_workers`); on_result(FileResult): called as each file ends
+    (any order); progress(finished, total): called after each file. -> FolderReport with
+    the results in input order.
+    """
+    paths = [Path(p) for p in paths]
+    out = Path(out_dir)
+    workers = workers or default_workers()
+    report = FolderReport([FileResult(p, out / p.name, "") for p in paths])
+    t0 = time.perf_counter()
+    finished = 0
+
+    def settle(i: int, status: str, message: str = "") -> None:
+        nonlocal finished
+        r = report.results[i]
+        r.status, r.message = status, message
+        finished += 1
+        if on_result is not None:
+            on_result(r)
+        if progress is not None:
+            progress(finished, len(paths))
+
+    todo = []
+    for i, r in enumerate(report.results):
+        if r.target.exists() and not overwrite:
+            settle(i, SKIPPED, f"{r.target} exists (use --overwrite to replace it)")
+        else:
+            todo.append(i)
+    out.mkdir(parents=True, exist_ok=True)
+
+    window = 2 * workers  # photos decoded ahead of the runner
+    with ThreadPoolExecutor(workers, thread_name_prefix="edgecolor-folder") as pool:
+        prepared: deque[tuple[int, Future]] = deque()
+        writing: deque[tuple[int, Future]] = deque()
+        queue = deque(todo)
+
+        def drain_writes(block: bool) -> None:
+            while writing and (block or writing[0][1].done() or len(writing) > window):
+                i, fut = writing.popleft()
+                try:
+                    fut.result()
+                    settle(i, DONE)
+                except Exception as e:  # one bad file never stops the rest
+                    settle(i, FAILED, _reason(report.results[i].source, e))
+
+        while queue or prepared:
+            while queue and len(prepared) < window:
+                i = queue.popleft()
+                prepared.append((i, pool.submit(_prepare, runner, report.results[i].source)))
+            i, fut = prepared.popleft()
+            try:
+                prep = fut.result()
+                ab = runner.spec.decode(runner.infer(prep.inputs))
+            except Exception as e:
+                settle(i, FAILED, _reason(report.results[i].source, e))
+                continue
+            writing.append((i, pool.submit(_finish, prep, ab, report.results[i].target)))
+            drain_writes(block=False)
+        drain_writes(block=True)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+class Progress:
+    """Progress of a long run on ``stream``: a redrawn bar on a terminal, else one line every
+    ``every_s`` seconds; each shows done/total, images/s and the ETA."""
+
+    def __init__(self, label: str = "colorizing", stream: TextIO | None = None,
+                 every_s: float = 10.0, tty: bool | None = None) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.every_s = every_s
+        self.t0 = time.perf_counter()
+        self._last = 0.0
+        self._drawn = False
+
+    def line(self, finished: int, total: int) -> str:
+        """e.g. ``colorizing 40/200 [#####.....] 12.5 images/s, ETA 13 s``."""
+        dt = time.perf_counter() - self.t0
+        rate = finished / dt if dt > 0 else 0.0
+        eta = (total - finished) / rate if rate > 0 else float("nan")
+        width = 24
+        fill = int(width * finished / total) if total else width
+        bar = "#" * fill + "." * (width - fill)
+        eta_text = f"{eta:.0f} s" if eta == eta else "-"
+        return f"{self.label} {finished}/{total} [{bar}] {rate:.1f} images/s, ETA {eta_text}"
+
+    def note(self, text: str) -> None:
+        """Print one message line (an error, a skip) without breaking the bar."""
+        self.stream.write(("\r\x1b[K" if self.tty and self._drawn else "") + text + "\n")
+        self.stream.flush()
+        self._last = 0.0  # redraw the bar at the next update
+
+    def __call__(self, finished: int, total: int) -> None:
+        """Report that ``finished`` of ``total`` are through."""
+        now = time.perf_counter()
+        last = finished >= total
+        if self.tty:
+            if last or now - self._last >= 0.1:
+                self.stream.write("\r" + self.line(finished, total) + ("\n" if last else ""))
+                self.stream.flush()
+                self._last, self._drawn = now, not last
+        elif last or now - self._last >= self.every_s:
+            self.stream.write(self.line(finished, total) + "\n")
+            self.stream.flush()
+            self._last = now
