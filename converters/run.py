@@ -70,13 +70,9 @@ class ArtifactResult:
 
 def versions() -> dict:
     """Installed versions of the converters and runtimes that matter for an artifact."""
-    found = {}
-    for pkg in VERSIONED:
-        try:
-            found[pkg] = importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return found
+    from edgecolor.host import package_versions
+
+    return package_versions(VERSIONED)
 
 
 def host_info() -> dict:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +26,9 @@ _MISSING = ("TensorRT is not installed (JetPack ships it on Jetson; on x86: pip 
 
 def cache_dir() -> Path:
     """Folder for built engines: ``$EDGECOLOR_HOME/trt`` or ``~/.cache/edgecolor/trt``."""
-    home = os.environ.get("EDGECOLOR_HOME")
-    base = Path(home) if home else Path.home() / ".cache" / "edgecolor"
-    return base / "trt"
+    from edgecolor.paths import edgecolor_home
+
+    return edgecolor_home() / "trt"
 
 
 def engine_key(trt_version: str, gpu_name: str, artifact_sha256: str, flags: list[str]) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgecolor.bench import quality
-from edgecolor.bench.context import cpu_flags, cpu_model, detect_emulation, host_context
+from edgecolor.bench.context import detect_emulation, host_context
 from edgecolor.bench.report import (
     COLUMNS,
     add_comparison,
@@ -23,6 +23,7 @@ from edgecolor.bench.report import (
     write_report,
 )
 from edgecolor.bench.suite import SCHEMA
+from edgecolor.host import cpu_flags, cpu_model
 
 
 def _row(name, ait, psnr, dpsnr, status="ok"):

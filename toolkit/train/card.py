@@ -18,30 +18,11 @@ from edgecolor.imageio import atomic_write_bytes
 
 def machine_info() -> dict:
     """The machine a run happens on: OS, CPU, core count, Python, TensorFlow versions."""
-    info = {
-        "platform": platform.platform(),
-        "cpu": _cpu_name(),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-    }
-    try:
-        from importlib.metadata import version
+    from edgecolor.host import cpu_model, package_versions, read_cpuinfo
 
-        info["tensorflow"] = version("tensorflow")
-        info["keras"] = version("keras")
-    except Exception:  # noqa: BLE001 - metadata lookup failing only drops the line
-        pass
-    return info
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return {"platform": platform.platform(), "cpu": cpu_model(read_cpuinfo()),
+            "cores": os.cpu_count(), "python": platform.python_version(),
+            **package_versions(("tensorflow", "keras"))}
 
 
 def _json_safe(x):
