@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecolor.devices import DeviceProfile, resolve_profile
+from edgecolor.errors import one_line
 from edgecolor.formats import FORMATS, get_format
 from edgecolor.metrics import PSNR_CAP_DB
 
@@ -123,7 +124,8 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
                 on_start: Callable[[int, int, str], None] | None = None,
                 on_done: Callable[[int, int, ArtifactResult], None] | None = None,
                 max_dpsnr: float | None = None, budget: bool | None = None,
-                model_kw: dict | None = None) -> list[ArtifactResult]:
+                model_kw: dict | None = None, io=None,
+                log: Callable[[str], None] | None = None) -> list[ArtifactResult]:
     """Convert ``model_name`` to every artifact of ``target`` (filtered) -> one result per row.
 
     target: profile name, "auto" or a DeviceProfile. calib: image folder (None: the bundled
@@ -132,6 +134,9 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
     (default: the profile's, else the model's). threads: converter and quick-check threads.
     ``on_start(i, n, name)`` / ``on_done(i, n, result)`` report progress. model_kw: builder
     options (e.g. ``{"head": "bins"}`` for eccv16's 313-bin output, decoded on the host).
+    model_name may be a path (the user's own ``.onnx`` / ``.keras`` / ``.h5`` / SavedModel,
+    :mod:`edgecolor.sources`): ``io`` states its contract (preset, .toml or Contract; None
+    infers it, printing why through ``log``), and the FP32 reference is the source itself.
 
     Raises ConvertRequestError before any work for a bad request; every per-artifact
     failure is caught and reported in its result instead.
@@ -140,19 +145,31 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
     from edgecolor.calibration import CalibrationSet
     from edgecolor.converters.common import ConvertOptions
     from edgecolor.runtimes.keras import KerasRunner
-    from edgecolor.zoo import create_model, default_weights
+    from edgecolor.sources import is_model_path
 
     size = imgsz or profile.input_size or None
     kw = {**(model_kw or {}), **({"width": width} if width else {})}
-    try:
-        model, spec = create_model(model_name, input_size=size, weights=weights, batch_size=1,
-                                   **kw)
-    except (ValueError, TypeError) as e:
-        raise ConvertRequestError(str(e).splitlines()[0]) from e
-    if weights == "default":
-        weights_used = str(default_weights(model_name) or "random-init")
+    source = None
+    if is_model_path(model_name):  # the user's own model file
+        source = _load_source(model_name, io, imgsz, profile, weights, kw, max_dpsnr,
+                              budget, log)
+        # ONNX sources go to the converters as the Source (read from the graph); Keras
+        # and SavedModel ones as their Keras model, on today's paths
+        model = source if source.is_onnx else source.model
+        spec, weights_used = source.spec, "source"
+        model_name = source.name
     else:
-        weights_used = str(weights) if weights is not None else "random-init"
+        from edgecolor.zoo import create_model, default_weights
+
+        try:
+            model, spec = create_model(model_name, input_size=size, weights=weights,
+                                       batch_size=1, **kw)
+        except (ValueError, TypeError) as e:
+            raise ConvertRequestError(str(e).splitlines()[0]) from e
+        if weights == "default":
+            weights_used = str(default_weights(model_name) or "random-init")
+        else:
+            weights_used = str(weights) if weights is not None else "random-init"
     needs_calib = any(p in get_format(f).calibrated for f, p in rows)
     if calib is None and not needs_calib:
         from edgecolor.samples import CALIB_DIR
@@ -163,7 +180,8 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
                                         method=calib_method)
     except ValueError as e:
         raise ConvertRequestError(str(e)) from e
-    reference = KerasRunner.from_model(model, spec)
+    reference = source.reference() if source is not None else KerasRunner.from_model(model,
+                                                                                     spec)
     holdout = _holdout(cs, reference)
     threads = threads or min(profile.default_threads(), os.cpu_count() or 1)
     opset = opset or profile.onnx_opset
@@ -172,6 +190,8 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
         "model_options": kw, "target": profile.to_dict(), "versions": versions(),
         "host": host_info(),
     }
+    if source is not None:  # the source file and its colorization contract, in every manifest
+        common.update(source=source.record(), contract=source.contract.to_dict())
     out_dir = Path(out_dir)
     results = []
     for i, (fmt_name, precision) in enumerate(rows, 1):
@@ -190,7 +210,8 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
         options = ConvertOptions(calib=cs if precision in fmt.calibrated else None,
                                  calib_method=method, threads=threads,
                                  **({"opset": opset} if opset else {}))
-        dpsnr = _budget_for(res.precision, max_dpsnr, budget, profile, weights_used)
+        dpsnr = None if source is not None and source.is_onnx else _budget_for(
+            res.precision, max_dpsnr, budget, profile, weights_used)
         if dpsnr is not None:  # int8 within a PSNR budget (edgecolor.quant.budget)
             from edgecolor.quant.budget import budgeted_converter
 
@@ -230,7 +251,10 @@ def _request(model_name, target, formats, precisions, calib_method):
 
     try:
         profile = target if isinstance(target, DeviceProfile) else resolve_profile(target)
-        get_model_info(model_name)
+        from edgecolor.sources import is_model_path
+
+        if not is_model_path(model_name):
+            get_model_info(model_name)
     except ValueError as e:
         raise ConvertRequestError(str(e)) from e
     if calib_method not in CALIB_METHODS:
@@ -249,9 +273,27 @@ def _request(model_name, target, formats, precisions, calib_method):
     return profile, rows, explicit
 
 
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}"[:300]
+def _load_source(path, io, imgsz, profile, weights, kw, max_dpsnr, budget, log):
+    """The user's model file -> Source; ConvertRequestError (one line) for anything
+    unusable, or for options that only apply to zoo models."""
+    from edgecolor.sources import SourceError, load_source
+
+    if weights not in (None, "default"):
+        raise ConvertRequestError(f"--weights applies to zoo models; {path} carries its own "
+                                  "weights: drop --weights")
+    if kw:
+        raise ConvertRequestError(f"builder options ({', '.join(kw)}) apply to zoo models, "
+                                  f"not to {path}: drop them")
+    try:
+        source = load_source(path, io=io, imgsz=imgsz, default_size=profile.input_size or None,
+                             log=log)
+    except SourceError as e:
+        raise ConvertRequestError(str(e)) from e
+    if source.is_onnx and (budget or max_dpsnr is not None):
+        raise ConvertRequestError(f"{path}: the --max-dpsnr budget is not available for ONNX "
+                                  "sources yet (its layer ranking reads Keras layers); "
+                                  "pass --no-budget")
+    return source
 
 
 def _convert_one(res, fmt, model, spec, options, common, explicit) -> None:
@@ -281,7 +323,7 @@ def _convert_one(res, fmt, model, spec, options, common, explicit) -> None:
         res.ok = True
     except Exception as e:  # one failing format must not stop the others
         res.seconds = time.perf_counter() - t0
-        res.error = _one_line(e)
+        res.error = one_line(e)
 
 
 def _holdout(cs, reference):
@@ -316,7 +358,7 @@ def _quick_check(res: ArtifactResult, holdout, threads: int) -> None:
             err = max(float(np.max(np.abs(y - ref)))
                       for y, ref in zip(outputs, holdout.reference_outputs, strict=True))
     except Exception as e:  # reported per artifact
-        res.ok, res.error = False, "quick check: " + _one_line(e)
+        res.ok, res.error = False, "quick check: " + one_line(e)
         return
     res.max_abs_err = err
     res.psnr_db = fid.psnr_vs_fp32.mean
@@ -358,4 +400,4 @@ def _trt_check(res: ArtifactResult, trt_version: str) -> None:
     try:
         res.trt_problems = list(module.check_onnx(res.path, trt_version))
     except Exception as e:  # a checker crash is a finding, not a stop
-        res.trt_problems = [f"check failed: {_one_line(e)}"]
+        res.trt_problems = [f"check failed: {one_line(e)}"]

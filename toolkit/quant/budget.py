@@ -29,14 +29,15 @@ import os
 import shutil
 import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from edgecolor.bench.stats import time_calls
 from edgecolor.converters.float_layers import layer_names
+from edgecolor.errors import one_line
 from edgecolor.formats import Format, get_format, load_runner_class
 from edgecolor.quant import MAX_PROBES
 from edgecolor.quant.validation import Score, ValidationSet, Validator, keras_infer
@@ -108,11 +109,6 @@ class Attempt:
                 "score": self.score.to_dict() if self.score else None}
 
 
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}"[:200]
-
-
 def runner_class(fmt: Format):
     """The first of the format's runner classes whose runtime is installed."""
     for name in fmt.runners:
@@ -124,15 +120,9 @@ def runner_class(fmt: Format):
 
 
 def _median_ms(runner, inputs: list[np.ndarray], runs: int) -> float:
+    """Median inference time of ``runner`` on ``inputs`` in ms (3 untimed runs first)."""
     with runner:
-        for _ in range(3):
-            runner.infer(inputs)
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            runner.infer(inputs)
-            times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+        return statistics.median(time_calls(lambda: runner.infer(inputs), runs=runs, warmup=3))
 
 
 def _move(src: Path, dst: Path, fmt: Format) -> None:
@@ -219,7 +209,7 @@ class BudgetedConversion:
                 with runner:
                     a.score = self.validator.score(runner.infer)
             except Exception as e:  # a failing candidate is an attempt, not a crash
-                a.error = _one_line(e)
+                a.error = one_line(e, 200)
             attempts.append(a)
             return a
 
@@ -231,7 +221,7 @@ class BudgetedConversion:
             ranking = self._rank(model, spec, precision, options)
         except Exception as e:  # no ranking: the strategies without float layers still run
             attempts.append(Attempt(RANKING, precision, method, [],
-                                    error=_one_line(e)))
+                                    error=one_line(e, 200)))
             ranking = []
         limit = min(MAX_FLOAT_TRIALS,
                     max(1, math.floor(self.max_float_fraction * self.layer_count)))
@@ -304,7 +294,7 @@ class BudgetedConversion:
             f_ms = _median_ms(cls(fp32, spec, fields, threads=options.threads), inputs,
                               self.timing_runs)
         except Exception as e:  # timing is informative; never fails the conversion
-            return {"error": _one_line(e)}
+            return {"error": one_line(e, 200)}
         return {"fp32_ms": round(f_ms, 3), "ms": round(q_ms, 3),
                 "speedup_vs_fp32": round(f_ms / q_ms, 2) if q_ms > 0 else None,
                 "runs": self.timing_runs, "threads": options.threads,

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from edgecolor.bench.stats import time_calls
 from edgecolor.quant.validation import Score, ValidationSet, Validator, keras_infer
 
 HEAD_LAYERS = ("conv8_313_rh", "class8_313_rh", "class8_ab")
@@ -100,12 +100,6 @@ def compare_heads(model, spec, calib, fmt: str = "tflite", precision: str = "int
 
 
 def _median_ms(runner, spec, inputs, runs: int) -> float:
-    """Median of model inference + decode to ab, ms."""
-    for _ in range(2):
-        spec.decode(runner.infer(inputs))
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        spec.decode(runner.infer(inputs))
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+    """Median of model inference + decode to ab, ms (2 untimed runs first)."""
+    return statistics.median(time_calls(lambda: spec.decode(runner.infer(inputs)), runs=runs,
+                                        warmup=2))
