@@ -43,24 +43,36 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
         raise ValueError(f"onnx: opset {opset} is below {LOWEST_OPSET} (per-channel Q/DQ)")
     if precision != "fp32" and options.calib is None:
         raise ValueError(f"onnx {precision}: needs calibration images (--calib FOLDER)")
-    proto = export_fp32(model, spec, opset)
-    converter = {"name": "edgecolor.converters.onnx", "tool": "tf2onnx+onnxsim",
-                 "opset": opset}
+    from edgecolor.converters.from_onnx import is_onnx_source
+
     notes: list[str] = []
+    if is_onnx_source(model):  # the user's own ONNX graph (edgecolor.sources)
+        from edgecolor.converters.from_onnx import fp32_graph
+
+        proto, notes = fp32_graph(model, opset)
+        tool = "onnxsim"
+    else:
+        proto, tool = export_fp32(model, spec, opset), "tf2onnx+onnxsim"
+    converter = {"name": "edgecolor.converters.onnx", "tool": tool, "opset": opset}
     float_layers = list(options.extra.get("float_layers") or [])
     if precision != "fp32":
         flavour = qdq.TENSORRT if precision == "int8" else qdq.CPU
         exclude = None
-        if float_layers:  # Keras layer names -> nodes_to_exclude (converters.float_layers)
+        if float_layers and is_onnx_source(model):  # ONNX node names of the source
+            from edgecolor.converters.from_onnx import source_exclude_nodes
+
+            exclude = source_exclude_nodes(proto, flavour, float_layers, options.extra)
+        elif float_layers:  # Keras layer names -> nodes_to_exclude (converters.float_layers)
             from edgecolor.converters.float_layers import onnx_exclude_nodes
 
             exclude = onnx_exclude_nodes(proto, flavour, model, spec, float_layers)
         rewrites = {k: bool(options.extra[k]) for k in ("fold_upsample", "pad_channels")
                     if k in options.extra}
-        proto, notes = qdq.quantize(proto, spec, options.calib, flavour,
-                                    method=options.calib_method, nodes_to_exclude=exclude,
-                                    **rewrites)
-        converter.update(tool="tf2onnx+onnxsim+onnxruntime.quantization",
+        proto, qnotes = qdq.quantize(proto, spec, options.calib, flavour,
+                                     method=options.calib_method, nodes_to_exclude=exclude,
+                                     **rewrites)
+        notes += qnotes
+        converter.update(tool=f"{tool}+onnxruntime.quantization",
                          calib_method=options.calib_method, float_layers=float_layers,
                          **flavour.describe())
     _check(proto)

@@ -43,15 +43,26 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
                              f"{', '.join(RANGE_ESTIMATORS)}")
     import openvino as ov
 
+    from edgecolor.converters.from_onnx import is_onnx_source, ov_from_onnx
+
     rewrite = options.extra.get("upsampling_as_resize", True)
-    ov_model = to_ov_model(model, spec, rewrite)
-    converter = {"name": "edgecolor.converters.openvino", "tool": "openvino.convert_model",
-                 "graph": "frozen, batch 1" + (
-                     ", nearest upsampling as Interpolate" if rewrite else "")}
+    if is_onnx_source(model):  # the user's own ONNX graph, read by OpenVINO directly
+        ov_model = ov_from_onnx(model)
+        converter = {"name": "edgecolor.converters.openvino", "tool": "openvino.convert_model",
+                     "graph": "source ONNX (onnxsim), batch 1"}
+    else:
+        ov_model = to_ov_model(model, spec, rewrite)
+        converter = {"name": "edgecolor.converters.openvino", "tool": "openvino.convert_model",
+                     "graph": "frozen, batch 1" + (
+                         ", nearest upsampling as Interpolate" if rewrite else "")}
     float_layers = list(options.extra.get("float_layers") or [])
     if precision == "int8":
         ignored = None
-        if float_layers:  # Keras layer names -> NNCF ignored scope (converters.float_layers)
+        if float_layers and is_onnx_source(model):  # ONNX node names of the source
+            from edgecolor.converters.from_onnx import ov_source_float_nodes
+
+            ignored = ov_source_float_nodes(ov_model, model, float_layers)
+        elif float_layers:  # Keras layer names -> NNCF ignored scope (converters.float_layers)
             from edgecolor.converters.float_layers import ov_float_nodes
 
             ignored = ov_float_nodes(ov_model, model, spec, float_layers)

@@ -36,6 +36,10 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
             raise ValueError(f"tflite {precision}: calibration method "
                              f"{options.calib_method!r} is not supported by the TFLite "
                              "converter (it calibrates min/max); use --calib-method minmax")
+    from edgecolor.converters.from_onnx import is_onnx_source
+
+    if is_onnx_source(model):  # the user's own ONNX graph, through onnx2tf
+        return _convert_onnx_source(model, spec, precision, out_path, options)
     from edgecolor._tf import import_tf, quiet_converter
 
     tf, _ = import_tf()
@@ -68,6 +72,31 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
         "float_layers": float_layers,
         "notes": ["selective int8: float I/O, denylisted layers run in float"]
         if float_layers else [],
+    }
+
+
+def _convert_onnx_source(source, spec: ModelSpec, precision: str, out_path: Path,
+                         options: ConvertOptions) -> dict:
+    """ONNX source -> ``.tflite`` via onnx2tf (NHWC tensors; ``tensor_layout`` tells the
+    runner to transpose from/to the contract's layout)."""
+    from edgecolor.converters.from_onnx import tflite_from_onnx
+
+    if options.extra.get("float_layers"):
+        raise ValueError("tflite: layers kept in float are not supported for ONNX sources "
+                         "(onnx2tf renames the graph); use the onnx or openvino rows")
+    data, record = tflite_from_onnx(source, spec, precision, options)
+    inputs, outputs = tensor_details(data, spec)
+    atomic_write_bytes(out_path, data)
+    return {
+        "layout": spec.layout,
+        "tensor_layout": "NHWC",
+        "inputs": inputs,
+        "outputs": outputs,
+        "converter": {"name": "edgecolor.converters.tflite", **record,
+                      "optimizations": _describe(precision), "float_layers": []},
+        "float_layers": [],
+        "notes": ["onnx2tf: NHWC tensors (the runner transposes the contract's NCHW)"]
+        if spec.layout == "NCHW" else [],
     }
 
 

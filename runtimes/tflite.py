@@ -111,10 +111,15 @@ class TFLiteRunner(Runner):
         if len(inputs) != len(self._inputs):
             raise ValueError(f"{self.path}: expected {len(self._inputs)} inputs, "
                              f"got {len(inputs)}")
+        # an NCHW contract converted to NHWC tensors (onnx2tf): transpose in and out
+        nchw = self.spec.layout == "NCHW" and self.manifest.get("tensor_layout") == "NHWC"
         for x, d in zip(inputs, self._inputs, strict=True):
+            if nchw:
+                x = np.ascontiguousarray(np.asarray(x).transpose(0, 2, 3, 1))
             self._interp.set_tensor(d["index"], quantize(x, d))
         self._interp.invoke()
-        return dequantize(self._interp.get_tensor(self._output["index"]), self._output)
+        y = dequantize(self._interp.get_tensor(self._output["index"]), self._output)
+        return np.ascontiguousarray(y.transpose(0, 3, 1, 2)) if nchw and y.ndim == 4 else y
 
     def _deactivate(self) -> None:
         self._interp = None

@@ -275,6 +275,9 @@ def load_onnx(path: Path, stated: Contract | None, size, default_size,
     feeds = {v.name: np.zeros([d.dim_value for d in v.type.tensor_type.shape.dim], np.float32)
              for v in graph_inputs(fixed)}
     y = _run(sess, feeds, path, hw)
+    out_shape = fixed.graph.output[0].type.tensor_type.shape
+    for n in y.shape:  # the fixed graph's output shape, as ONNX Runtime computed it
+        out_shape.dim.add().dim_value = int(n)
     c_ax = 1 if layout == "NCHW" else 3
     out_name = proto.graph.output[0].name
     facts = GraphFacts(layout, [v.name for v in inputs],
