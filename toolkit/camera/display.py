@@ -44,19 +44,28 @@ def check_display() -> None:
 
 
 class Display:
-    """Shows BGR frames in a window; ``closed`` turns True when q/Esc is pressed."""
+    """Shows BGR frames in a window; ``closed`` turns True when q/Esc is pressed.
+
+    The window is created by the first :meth:`send`, so every GUI call comes from the one
+    thread that sends (the camera loop's output stage).
+    """
 
     def __init__(self) -> None:
         check_display()
-        cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
         self.closed = False
+        self._open = False
 
     def send(self, bgr: np.ndarray, stats: dict) -> None:
         """Show a frame (stats are already drawn on it when the overlay is on)."""
+        if not self._open:
+            cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
+            self._open = True
         cv2.imshow(WINDOW, bgr)
         if cv2.waitKey(1) & 0xFF in QUIT_KEYS:
             self.closed = True
 
     def close(self) -> None:
         """Close the window."""
-        cv2.destroyWindow(WINDOW)
+        if self._open:
+            cv2.destroyWindow(WINDOW)
+            self._open = False

@@ -54,7 +54,10 @@ def _parse_size(text: str | None) -> tuple[int, int] | None:
 @click.option("--scene-cut", type=float, default=10.0, show_default=True,
               help="Mean |dL| (L units, 32x32 thumbnail) that resets the smoothing.")
 @click.option("--overlay/--no-overlay", default=True, show_default=True,
-              help="Draw FPS and latency on the frames.")
+              help="Draw FPS and latency on the frames shown (window, browser).")
+@click.option("--record-overlay", is_flag=True,
+              help="Burn the FPS/latency overlay into the --record video too (default: the "
+                   "recording is clean).")
 @click.option("--max-frames", type=click.IntRange(min=1), help="Stop after N frames.")
 @click.option("--duration", type=click.FloatRange(min=0.0), help="Stop after N seconds.")
 @click.option("--stats-every", type=float, default=5.0, show_default=True,
@@ -66,12 +69,15 @@ def _parse_size(text: str | None) -> tuple[int, int] | None:
 @click.option("--json", "as_json", is_flag=True, help="With --benchmark: print JSON instead.")
 def command(artifact, model, weights, imgsz, source_text, capture_size, loop_file, display,
             serve, record, max_fps, threads, smooth, smooth_alpha, scene_cut, overlay,
-            max_frames, duration, stats_every, reconnect_timeout, bench_frames, as_json):
+            record_overlay, max_frames, duration, stats_every, reconnect_timeout, bench_frames,
+            as_json):
     """Colorize a camera or stream live; watch it in a window or a browser, or record it.
 
-    A capture thread keeps only the newest frame (no growing latency); each frame's
-    lightness is colorized by the model, colors are smoothed over time, and the result
-    goes to the outputs. A rolling stats line (FPS, capture->output latency, inference ms)
+    Pipelined: a capture thread keeps only the newest frame (no growing latency); the
+    inference stage colorizes each frame's lightness and smooths the colors over time; an
+    output stage recombines the full-resolution frame and feeds the outputs, so a slow
+    browser or disk never stalls the model. Recordings are clean (--record-overlay to
+    burn the stats in). A rolling stats line (FPS, capture->output latency, inference ms)
     is printed every few seconds; a summary table at the end. Ctrl-C / SIGTERM stop
     cleanly and finalize the recording. Exit 2: the source (or an option) is unusable;
     exit 1: a live source was lost for good.
@@ -101,6 +107,8 @@ def command(artifact, model, weights, imgsz, source_text, capture_size, loop_fil
 
     if as_json and not bench_frames:
         _fail("--json goes with --benchmark N")
+    if record_overlay and not record:
+        _fail("--record-overlay goes with --record OUT.avi")
     if not 0.0 < smooth_alpha <= 1.0:
         _fail(f"--smooth-alpha {smooth_alpha}: must be in (0, 1] (1 = no smoothing)")
     if display:
@@ -138,7 +146,9 @@ def command(artifact, model, weights, imgsz, source_text, capture_size, loop_fil
         if record:
             # files: their own rate; live: measured from the first frames (real speed)
             rec_fps = None if source.live or not fps_in else min(fps_in, max_fps or fps_in)
-            sinks.append(Recorder(record, fps=rec_fps))
+            recorder = Recorder(record, fps=rec_fps)
+            recorder.wants_overlay = record_overlay  # clean frames unless asked
+            sinks.append(recorder)
     except BaseException as e:
         reader.release()
         for s in sinks:
