@@ -17,7 +17,7 @@ install: $(VENV)/.installed
 # suite (pytest), then the ARM lane (the same device-side tests on an emulated Raspberry Pi 4).
 test: test-host test-arm
 
-test-host: install browser-deps
+test-host: install browser-deps remote-deps
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
@@ -44,3 +44,26 @@ browser-deps:
 	else \
 		echo "browser-deps: chromium missing; install it as root (apt-get install chromium) to run the browser test"; \
 	fi
+
+# Real SSH for tests/test_remote_*.py (they skip, saying so, without it): Debian's
+# openssh-server (the tests start their own sshd on 127.0.0.1 with throwaway keys), and a
+# second venv that plays the device with only edgecolor[rpi] in it (no TensorFlow).
+DEVICE_VENV ?= .venv-device
+.PHONY: remote-deps sshd-deps
+remote-deps: sshd-deps $(DEVICE_VENV)/.installed
+
+sshd-deps:
+	@if [ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1; then \
+		echo "sshd: already installed"; \
+	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			openssh-server openssh-client; \
+	else \
+		echo "sshd-deps: sshd missing; install it as root (apt-get install openssh-server) to run the remote-device tests"; \
+	fi
+
+$(DEVICE_VENV)/.installed: setup.cfg pyproject.toml .ci/constraints.txt
+	python3 -m venv $(DEVICE_VENV)
+	$(DEVICE_VENV)/bin/python -m pip install -q --upgrade pip
+	$(DEVICE_VENV)/bin/python -m pip install -q -c .ci/constraints.txt -e '.[rpi]'
+	touch $@

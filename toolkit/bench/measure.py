@@ -100,7 +100,7 @@ def _health_sampler(job: dict):
     """The job's health sampler (job["health"]: true), or None."""
     if not job.get("health"):
         return None
-    from edgecolor.devices.remote.health import HealthSampler
+    from edgecolor.bench.health import HealthSampler
 
     return HealthSampler(interval_s=float(job.get("health_interval_s") or 0.5))
 

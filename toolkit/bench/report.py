@@ -37,6 +37,15 @@ COMPARE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("Speed vs old (×)", "speedup", "{:.2f}"),
     ("PSNR vs old (dB)", "psnr_change_db", "{:+.3f}"),
 )
+# with `bench --on`: where each row ran, and the board's state during its timed runs
+DEVICE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("Device", "device", "{}"),
+    ("Transfer (s)", "transfer_s", "{:.1f}"),
+    ("Run (s)", "run_s", "{:.1f}"),
+    ("Temp max (°C)", "temp_max_c", "{:.1f}"),
+    ("Energy (mJ/frame)", "energy_mj", "{:.2f}"),
+    ("Health", "health_note", "{}"),
+)
 # numeric row keys a --fail-if rule may name
 RULE_KEYS = (
     "ait_ms", "median_ms", "p90_ms", "p99_ms", "min_ms", "std_ms", "fps", "e2e_ms", "load_ms",
@@ -160,7 +169,10 @@ def _cell(row: dict, key: str, fmt: str) -> str:
 
 
 def _columns(report: dict) -> tuple[tuple[str, str, str], ...]:
-    return COLUMNS + (COMPARE_COLUMNS if "compare" in report else ())
+    cols = COLUMNS + (COMPARE_COLUMNS if "compare" in report else ())
+    if any("device" in r for r in report.get("rows", [])):
+        cols = DEVICE_COLUMNS[:1] + cols + DEVICE_COLUMNS[1:]
+    return cols
 
 
 def table_rows(report: dict) -> list[list[str]]:
@@ -233,6 +245,12 @@ def markdown(report: dict) -> str:
     ]
     for ref in report.get("references", []):
         lines.append(f"- FP32 reference: {ref['source']}")
+    for d in report.get("devices", []):
+        dctx = d.get("context") or {}
+        lines.append(f"- Device {d['name']} ({d['url']}): profile {d.get('profile') or '—'}; "
+                     f"{(dctx.get('cpu') or {}).get('model') or '—'}; "
+                     f"{'EMULATED; ' if d.get('emulated') else ''}"
+                     + (f"❌ {d['error']}" if d.get("error") else "ok"))
     images = report.get("images", {})
     lines.append(f"- Eval photos: {images.get('n')} ({', '.join(images.get('used', [])[:8])}"
                  f"{', …' if images.get('n', 0) > 8 else ''})")

@@ -189,9 +189,20 @@ def make_settings(images, runs, warmup, seconds, max_seconds, threads, profile, 
 @click.argument("artifact_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False),
               help="Folder for report.json and report.md (default: ARTIFACT_DIR).")
+@click.option("--on", "on", multiple=True, metavar="DEVICE",
+              help="Run on this device instead of here (repeatable, in parallel): a name from "
+                   "`edgecolor devices`, or qemu:rpi4 (the ARM lane's emulated board). One "
+                   "report, a row per artifact x device.")
+@click.option("--install", is_flag=True,
+              help="With --on: where edgecolor is missing or older, install this version "
+                   "from a wheel into a venv on the device.")
+@click.option("--sustained", type=click.FloatRange(min=1),
+              help="With --on: also run one artifact this many seconds per device (the "
+                   "temperature / throttling curve in the report).")
 @timing_options
 def command(artifact_dir, out_dir, images, runs, warmup, seconds, max_seconds, threads, profile,
-            runner, device, reference, compare, fail_if, metrics, allow_overlap, timeout_s):
+            runner, device, reference, compare, fail_if, metrics, allow_overlap, timeout_s,
+            on, install, sustained):
     """Benchmark every artifact in ARTIFACT_DIR (made by `edgecolor convert`).
 
     Per artifact, in its own process: load time, first inference, model-only and end-to-end
@@ -206,9 +217,19 @@ def command(artifact_dir, out_dir, images, runs, warmup, seconds, max_seconds, t
       edgecolor bench artifacts/ --images kodak24/
       edgecolor bench artifacts/ --images kodak24/ --compare old/report.json \\
           --fail-if 'dpsnr>0.5' --fail-if 'ait_ms>100'
+      edgecolor bench artifacts/ --images kodak24/ --on pi5 --on orin
     """
     settings = make_settings(images, runs, warmup, seconds, max_seconds, threads, profile,
                              runner, device, reference, metrics, allow_overlap, timeout_s)
     folder = Path(artifact_dir)
+    if on:  # on the devices (edgecolor.devices.remote): one report for all of them
+        from edgecolor.devices.remote.cli import bench_on
+
+        sys.exit(bench_on(folder, Path(out_dir) if out_dir else folder, settings, list(on),
+                          compare, fail_if, threads_given=threads is not None,
+                          install=install, sustained=sustained))
+    if install or sustained:
+        click.echo("error: --install and --sustained need --on DEVICE", err=True)
+        sys.exit(EXIT_REFUSED)
     sys.exit(bench_and_report(folder, Path(out_dir) if out_dir else folder, settings, compare,
                               fail_if))
