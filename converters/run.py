@@ -159,6 +159,9 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
         spec, weights_used = source.spec, "source"
         model_name = source.name
     else:
+        if io is not None:
+            raise ConvertRequestError(f"--io states the contract of your own model file; "
+                                      f"zoo model {model_name!r} has its own: drop --io")
         from edgecolor.zoo import create_model, default_weights
 
         try:

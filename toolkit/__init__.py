@@ -8,6 +8,16 @@ Where things live:
 - ``edgecolor.metrics``: MSE, PSNR, SSIM, colorfulness, CIEDE2000.
 - ``edgecolor.formats``: the one table of artifact formats that drives converters, runtimes, bench.
 - ``edgecolor.converters`` / ``runtimes`` / ``calibration`` / ``devices``: see their docstrings.
+- ``edgecolor.contract`` / ``edgecolor.sources``: your own model (ONNX, Keras, SavedModel).
+- ``edgecolor.load(artifact).colorize(photo)``: the public API (``edgecolor.api``).
 """
 
 __version__ = "0.1.0"
+
+
+def load(artifact, threads=None, device=None):
+    """Artifact path (with its manifest) -> :class:`edgecolor.api.Colorizer`; see
+    :func:`edgecolor.api.load`. Imported on call: ``import edgecolor`` stays light."""
+    from edgecolor.api import load as _load
+
+    return _load(artifact, threads=threads, device=device)

@@ -16,7 +16,13 @@ _FORMAT_ARGS = {"imgsz": "imgsz", "calib": "calib", "calib_size": "calib_size",
 
 
 @click.command("convert")
-@click.option("--model", default="baseline", show_default=True, help="Zoo model name.")
+@click.option("--model", default="baseline", show_default=True,
+              help="Zoo model name, or your own model: a .onnx, .keras or .h5 file or a "
+              "SavedModel folder.")
+@click.option("--io", "io", metavar="PRESET|FILE.toml",
+              help="Colorization contract of your own model (edgecolor.contract): a preset "
+              "(zhang-pytorch, zhang-bins, unet-tanh110, keras-l100-ab128, pix2pix-rgb, "
+              "imagenet-ab) or a TOML file; default: inferred from the graph.")
 @click.option("--weights", type=click.Path(dir_okay=False),
               help="Weights file (.weights.h5/.keras); default: bundled, else random init.")
 @click.option("--target", default="auto", show_default=True,
@@ -47,7 +53,7 @@ _FORMAT_ARGS = {"imgsz": "imgsz", "calib": "calib", "calib_size": "calib_size",
 @click.option("--option", "model_kw", multiple=True, callback=builder_options,
               metavar="KEY=VALUE", help="Builder option of the model (repeatable), e.g. "
               "head=bins (eccv16: ship the 313-bin distribution, decode on the host).")
-def command(model, weights, target, out_dir, formats, precisions, calib, calib_size,
+def command(model, io, weights, target, out_dir, formats, precisions, calib, calib_size,
             calib_method, imgsz, threads, width, opset, seed, max_dpsnr, no_budget, model_kw):
     """Convert a zoo model to the artifacts a device needs, each with a JSON manifest.
 
@@ -76,7 +82,8 @@ def command(model, weights, target, out_dir, formats, precisions, calib, calib_s
             calib=calib, calib_size=calib_size or None, calib_method=calib_method,
             out_dir=out_dir, weights=weights or "default", imgsz=imgsz, threads=threads,
             opset=opset, width=width, seed=seed, on_start=_start, on_done=_done,
-            max_dpsnr=max_dpsnr, model_kw=model_kw,
+            max_dpsnr=max_dpsnr, model_kw=model_kw, io=io,
+            log=lambda line: click.echo(line, err=True),
             budget=False if no_budget else (True if max_dpsnr is not None else None))
     except ConvertRequestError as e:
         click.echo(f"error: {e}", err=True)
