@@ -162,7 +162,7 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
         if io is not None:
             raise ConvertRequestError(f"--io states the contract of your own model file; "
                                       f"zoo model {model_name!r} has its own: drop --io")
-        from edgecolor.zoo import create_model, default_weights
+        from edgecolor.zoo import create_model, default_weights, weights_source
 
         try:
             model, spec = create_model(model_name, input_size=size, weights=weights,
@@ -190,6 +190,8 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
     opset = opset or profile.onnx_opset
     common = {
         "model": model_name, "spec": spec.to_dict(), "weights": weights_used,
+        # bundled | cache | file | random ("random weights — speed only" downstream)
+        "weights_source": weights_source(model_name, weights, kw.get("width")),
         "model_options": kw, "target": profile.to_dict(), "versions": versions(),
         "host": host_info(),
     }

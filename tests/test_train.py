@@ -278,5 +278,5 @@ def test_resume_with_other_builder_options_names_the_fix(tmp_path, photo_dir):
     assert res.exit_code != 0
     assert "optimizer state does not fit" in res.output and "fusion=concat" in res.output
     *_, last = res.output.strip().splitlines()  # progress lines, then the error in one line
-    assert last.startswith("Error:") and "fusion=concat" in last
+    assert last.startswith("error:") and "fusion=concat" in last
     assert json.loads((out / "state.json").read_text())["epoch"] == 1  # the run is kept

@@ -37,18 +37,22 @@ def _clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def rate_eta(done: int, total: int, elapsed_s: float) -> str:
+    """-> ``", 0.42 /s, ETA 0:14"`` (or ``", 2 s each, took 0:20"`` when done); "" before the
+    first step is done. For verbs that print their own line per step."""
+    if not done or elapsed_s <= 0:
+        return ""
+    rate = done / elapsed_s
+    text = f", {rate:.3g} /s" if rate >= 1 else f", {1 / rate:.3g} s each"
+    if total and done < total:
+        return text + f", ETA {_clock((total - done) / rate)}"
+    return text + f", took {_clock(elapsed_s)}"
+
+
 def progress_line(label: str, done: int, total: int, elapsed_s: float) -> str:
     """-> ``"label: done/total (pct%), rate /s, ETA m:ss"`` (rate and ETA once known)."""
     pct = f" ({100 * done / total:.0f}%)" if total else ""
-    line = f"{label}: {done}/{total}{pct}"
-    if done and elapsed_s > 0:
-        rate = done / elapsed_s
-        line += f", {rate:.3g} /s" if rate >= 1 else f", {1 / rate:.3g} s each"
-        if total and done < total:
-            line += f", ETA {_clock((total - done) / rate)}"
-        elif done >= total:
-            line += f", took {_clock(elapsed_s)}"
-    return line
+    return f"{label}: {done}/{total}{pct}{rate_eta(done, total, elapsed_s)}"
 
 
 class Progress:

@@ -6,7 +6,10 @@ report.json: {"schema": "edgecolor.bench/1", "context", "settings", "images", "r
 median_ms, p90_ms, p99_ms, min_ms, std_ms, fps, e2e_ms (end-to-end median), load_ms,
 first_ms, size_mb, peak_mb, peak_load_mb, peak_run_mb, mse, psnr_db, ssim, colorfulness,
 ciede2000, psnr_vs_fp32_db, dpsnr_db; with --compare also speedup, psnr_change_db,
-dpsnr_change_db. Non-finite numbers are written as null.
+dpsnr_change_db. Non-finite numbers are written as null. Marks (:mod:`.marks`): measured_on
+(the machine the speeds came from, and "not on <target>" when that is another device),
+target, weights_source (bundled/cache/file/random); speed_only: random weights, whose quality
+cells the tables show as "random weights".
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgecolor.bench.marks import QUALITY_KEYS, RANDOM_CELL, RANDOM_MARK
 from edgecolor.imageio import atomic_write_bytes
 
 # (header with units, row key, format); the seed study's Table 1 columns come first
@@ -32,6 +36,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("E2E (ms)", "e2e_ms", "{:.1f}"),
     ("Size (MB)", "size_mb", "{:.3f}"),
     ("Peak (MB)", "peak_mb", "{:.0f}"),
+    ("Measured on", "measured_on", "{}"),
 )
 COMPARE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("Speed vs old (×)", "speedup", "{:.2f}"),
@@ -162,6 +167,8 @@ def _fmt(v) -> str:
 
 
 def _cell(row: dict, key: str, fmt: str) -> str:
+    if row.get("speed_only") and key in QUALITY_KEYS:
+        return RANDOM_CELL  # no trained weights: no quality to report
     v = row.get(key)
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "—"
@@ -186,7 +193,8 @@ def table_rows(report: dict) -> list[list[str]]:
         if row.get("status") != "ok":
             out.append([row["artifact"], f"❌ {row.get('error')}"] + ["—"] * (len(cols) - 1))
         else:
-            out.append([row["artifact"]] + [_cell(row, k, f) for _, k, f in cols])
+            name = row["artifact"] + (f" ({RANDOM_MARK})" if row.get("speed_only") else "")
+            out.append([name] + [_cell(row, k, f) for _, k, f in cols])
     return out
 
 
@@ -258,6 +266,10 @@ def markdown(report: dict) -> str:
         names = sorted({o["image"] for o in images["overlap"]})
         verb = "KEPT (--allow-overlap)" if images.get("overlap_kept") else "excluded"
         lines.append(f"- ⚠ **Calibration photos in the eval set: {', '.join(names)} — {verb}**")
+    speed_only = [r["artifact"] for r in report["rows"] if r.get("speed_only")]
+    if speed_only:
+        lines.append(f"- ⚠ **{RANDOM_MARK}: {', '.join(speed_only)}** — converted without "
+                     "trained weights; their quality columns say so instead of numbers")
     if "compare" in report:
         lines.append(f"- Compared with: `{report['compare'].get('command')}` "
                      f"({report['compare'].get('date')})")
@@ -268,7 +280,9 @@ def markdown(report: dict) -> str:
               "full-resolution RGB; file decoding excluded). ΔPSNR = PSNR of the FP32 "
               "reference − PSNR of the artifact (> 0: quality lost). PSNR vs FP32 compares "
               "the unrounded outputs (capped at 100 dB = identical). Peak = peak RSS of the "
-              "measuring process (load or runs)."]
+              "measuring process (load or runs). Measured on = the machine the times come "
+              "from (\"not on <target>\": not the device the artifact was made for; "
+              "\"emulated\": under qemu, not device speed)."]
     return "\n".join(lines) + "\n"
 
 

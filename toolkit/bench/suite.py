@@ -13,10 +13,13 @@ from pathlib import Path
 
 from edgecolor.bench import quality
 from edgecolor.bench.context import host_context
+from edgecolor.bench.marks import RANDOM_MARK, weights_source_of
 from edgecolor.bench.measure import measure_in_subprocess
 from edgecolor.manifest import ManifestError, find_artifacts, load_manifest
 
 SCHEMA = "edgecolor.bench/1"
+# eval photos with less mean chroma (Lab units) are gray: no color to score a colorization by
+MIN_EVAL_CHROMA = 2.0
 
 
 class BenchError(ValueError):
@@ -45,6 +48,7 @@ class BenchSettings:
     device_profile: dict | None = None  # DeviceProfile.to_dict() the settings came from
     argv: list[str] | None = None
     extra_context: dict = field(default_factory=dict)
+    verbose: bool = False  # one line per detail (e.g. each eval photo that calibrated)
 
     def to_dict(self) -> dict:
         """The settings a report records."""
@@ -112,22 +116,37 @@ def _group_key(manifest: dict) -> str:
 
 
 def _eval_images(paths: list[Path], warn: Callable[[str], None]) -> dict[str, dict]:
-    """Eval photo paths -> name -> {path, sha256, ahash}; unreadable photos are skipped."""
+    """Eval photo paths -> name -> {path, sha256, ahash}; unreadable photos are skipped, and
+    photos without color (mean chroma < :data:`MIN_EVAL_CHROMA`) excluded with one line
+    (BenchError when every readable photo is gray)."""
     from edgecolor.calibration.ahash import average_hash
+    from edgecolor.color import chroma
     from edgecolor.imageio import ImageError, read_rgb
 
     images: dict[str, dict] = {}
+    gray: list[str] = []
     for p in paths:
         try:
             rgb = read_rgb(p)
         except ImageError as e:
             warn(f"{e}; skipped")
             continue
+        if chroma(rgb[::4, ::4]) < MIN_EVAL_CHROMA:
+            gray.append(p.name)
+            continue
         if p.name in images:
             warn(f"{p}: another eval photo is also named {p.name}; skipped")
             continue
         images[p.name] = {"path": str(p), "sha256": quality.image_sha256(p),
                           "ahash": average_hash(rgb)}
+    if gray and not images:
+        raise BenchError(f"all {len(gray)} eval photos are gray (mean chroma < "
+                         f"{MIN_EVAL_CHROMA:g} Lab units, e.g. {gray[0]}): quality needs the "
+                         "color originals; pass --images DIR with color photos")
+    if gray:
+        warn(f"warning: {len(gray)} eval photo(s) without color (mean chroma < "
+             f"{MIN_EVAL_CHROMA:g} Lab units) excluded from quality: {', '.join(gray[:5])}"
+             f"{', …' if len(gray) > 5 else ''}")
     return images
 
 
@@ -155,6 +174,7 @@ def _row_from_result(artifact: Path, manifest: dict | None, result: dict,
         "runner": result.get("runner"),
         "runner_reason": result.get("runner_reason"),
         "reference": reference_label,
+        "weights_source": weights_source_of(m),  # "random": speed only (bench.marks)
     }
     if row["status"] != "ok":
         return row
@@ -264,16 +284,22 @@ def _measure_reference(members: list[tuple[Path, dict]], npz: str, base_job: dic
 
 
 def _guard_eval_set(images: dict[str, dict], manifests: dict[str, dict | None],
-                    allow_overlap: bool, warn: Callable[[str], None]):
+                    allow_overlap: bool, warn: Callable[[str], None], verbose: bool = False):
     """Drop eval photos that calibrated an artifact (or keep them, loudly, with
     ``allow_overlap``) -> (photos to score, overlaps). BenchError when none would be left.
+    One summary line with the count; ``verbose``: also one line per photo and artifact.
     """
     overlaps = quality.calibration_overlap(
         images, {k: v for k, v in manifests.items() if v is not None})
     overlapping = sorted({o.image for o in overlaps})
-    for o in overlaps:
-        warn(f"WARNING: eval photo {o.image} was used to calibrate {o.artifact} "
-             f"(match by {o.how})")
+    if verbose:
+        for o in overlaps:
+            warn(f"warning: eval photo {o.image} was used to calibrate {o.artifact} "
+                 f"(match by {o.how})")
+    if overlapping and allow_overlap:
+        warn(f"warning: {len(overlapping)} eval photo(s) were calibration photos of "
+             f"{len({o.artifact for o in overlaps})} artifact(s); kept (--allow-overlap), "
+             "marked in the report" + ("" if verbose else " (-v lists them)"))
     if not overlapping or allow_overlap:
         return images, overlaps
     keep = {k: v for k, v in images.items() if k not in overlapping}
@@ -282,8 +308,10 @@ def _guard_eval_set(images: dict[str, dict], manifests: dict[str, dict | None],
             f"all {len(images)} eval photos were used for calibration (e.g. "
             f"{overlapping[0]}); pass --images with eval-role photos never used for "
             "calibration, or --allow-overlap to measure anyway (the report marks it)")
-    warn(f"WARNING: {len(overlapping)} eval photo(s) excluded from quality as calibration "
-         f"photos; {len(keep)} left (--allow-overlap keeps them, marked in the report)")
+    warn(f"warning: {len(overlapping)} eval photo(s) excluded from quality as calibration "
+         f"photos of {len({o.artifact for o in overlaps})} artifact(s); {len(keep)} left "
+         "(--allow-overlap keeps them, marked in the report"
+         + (")" if verbose else "; -v lists them)"))
     return keep, overlaps
 
 
@@ -343,7 +371,8 @@ def bench_folder(folder: str | Path, settings: BenchSettings,
     if not images:
         raise BenchError("no readable eval photos (pass --images DIR with color photos that "
                          "were not used for training or calibration)")
-    images, overlaps = _guard_eval_set(images, manifests, settings.allow_overlap, warn)
+    images, overlaps = _guard_eval_set(images, manifests, settings.allow_overlap, warn,
+                                       settings.verbose)
     if settings.metrics == "full" and not quality.have_skimage():
         warn("warning: SSIM and CIEDE2000 need scikit-image (pip install 'edgecolor[metrics]'); "
              "left empty")
@@ -420,6 +449,8 @@ def _progress_line(done: int, total: int, row: dict) -> str:
     if row["status"] != "ok":
         return f"{head}: ❌ {row['error']}"
     bits = [f"AIT {row['ait_ms']:.2f} ms"]
+    if row.get("weights_source") == "random":
+        return f"{head}: " + ", ".join(bits + [RANDOM_MARK])
     if row.get("psnr_db") is not None:
         bits.append(f"PSNR {row['psnr_db']:.2f} dB")
     if row.get("dpsnr_db") is not None:

@@ -60,6 +60,9 @@ def timing_options(f):
                           "report) instead of excluding them."),
         click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=900,
                      show_default=True, help="Seconds allowed per artifact."),
+        click.option("-v", "--verbose", is_flag=True,
+                     help="Details one line each (e.g. every eval photo that was a "
+                          "calibration photo) instead of one summary line."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -148,6 +151,10 @@ def bench_and_report(folder: Path, out: Path, settings, compare: str | None,
         err(f"error: {e}")
         return EXIT_REFUSED
     report.update(extra or {})
+    from edgecolor.bench.marks import folder_manifests, mark_rows
+
+    # where each speed was measured (vs the artifact's target) and random-weights rows
+    mark_rows(report["rows"], folder_manifests(folder, [r["artifact"] for r in report["rows"]]))
     measured = {r["artifact"]: r for r in report["rows"]}
     for name, why in (convert_errors or {}).items():
         if name in measured:
@@ -173,7 +180,7 @@ def bench_and_report(folder: Path, out: Path, settings, compare: str | None,
 
 
 def make_settings(images, runs, warmup, seconds, max_seconds, threads, profile, runner, device,
-                  reference, metrics, allow_overlap, timeout_s):
+                  reference, metrics, allow_overlap, timeout_s, verbose: bool = False):
     """CLI values -> BenchSettings."""
     from edgecolor.bench import BenchSettings
 
@@ -182,7 +189,7 @@ def make_settings(images, runs, warmup, seconds, max_seconds, threads, profile, 
         images=resolve_images(images), runs=runs, warmup=warmup, seconds=seconds,
         max_seconds=max_seconds, threads=threads, runner=runner, device=device,
         reference=reference, metrics=metrics, allow_overlap=allow_overlap, timeout_s=timeout_s,
-        device_profile=profile_record, argv=list(sys.argv))
+        device_profile=profile_record, argv=list(sys.argv), verbose=verbose)
 
 
 @click.command("bench")
@@ -202,7 +209,7 @@ def make_settings(images, runs, warmup, seconds, max_seconds, threads, profile, 
 @timing_options
 def command(artifact_dir, out_dir, images, runs, warmup, seconds, max_seconds, threads, profile,
             runner, device, reference, compare, fail_if, metrics, allow_overlap, timeout_s,
-            on, install, sustained):
+            on, install, sustained, verbose):
     """Benchmark every artifact in ARTIFACT_DIR (made by `edgecolor convert`).
 
     Per artifact, in its own process: load time, first inference, model-only and end-to-end
@@ -220,7 +227,8 @@ def command(artifact_dir, out_dir, images, runs, warmup, seconds, max_seconds, t
       edgecolor bench artifacts/ --images kodak24/ --on pi5 --on orin
     """
     settings = make_settings(images, runs, warmup, seconds, max_seconds, threads, profile,
-                             runner, device, reference, metrics, allow_overlap, timeout_s)
+                             runner, device, reference, metrics, allow_overlap, timeout_s,
+                             verbose)
     folder = Path(artifact_dir)
     if on:  # on the devices (edgecolor.devices.remote): one report for all of them
         from edgecolor.devices.remote.cli import bench_on

@@ -51,7 +51,8 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @timing_options
 def command(model, target, formats, precisions, calib, calib_size, calib_method, weights,
             imgsz, width, out_dir, images, runs, warmup, seconds, max_seconds, threads, profile,
-            runner, device, reference, compare, fail_if, metrics, allow_overlap, timeout_s):
+            runner, device, reference, compare, fail_if, metrics, allow_overlap, timeout_s,
+            verbose):
     """Convert MODEL to every artifact of the device profile, then bench them all.
 
     The same as `edgecolor convert` followed by `edgecolor bench` on its output: each
@@ -76,7 +77,8 @@ def command(model, target, formats, precisions, calib, calib_size, calib_method,
     if profile == "auto":
         profile = target  # time with the threads of the profile converted for
     settings = make_settings(images, runs, warmup, seconds, max_seconds, threads, profile,
-                             runner, device, reference, metrics, allow_overlap, timeout_s)
+                             runner, device, reference, metrics, allow_overlap, timeout_s,
+                             verbose)
     out = Path(out_dir)
 
     def started(i: int, n: int, name: str) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 import sys
+import time
 
 import click
 
 from edgecolor.calibration.dataset import CALIB_METHODS
-from edgecolor.cli.options import builder_options
+from edgecolor.cli.options import builder_options, check_model_options
 
 # CLI option -> the name the format table's ``args`` uses
 _FORMAT_ARGS = {"imgsz": "imgsz", "calib": "calib", "calib_size": "calib_size",
@@ -49,18 +51,29 @@ _FORMAT_ARGS = {"imgsz": "imgsz", "calib": "calib", "calib_size": "calib_size",
               help="int8 quality budget: most PSNR (dB) an int8 artifact may lose vs FP32 on "
                    "the held-out calibration images; the most sensitive layers stay float "
                    "until it holds. Default: the target profile's max_dpsnr (trained models).")
-@click.option("--no-budget", is_flag=True, help="Plain int8: no PSNR budget.")
+@click.option("--min-psnr-fp32", type=click.FloatRange(min=0), metavar="DB",
+              help="int8 fidelity floor: least PSNR (dB) of an int8 colorization vs the FP32 "
+                   "model's own, full resolution, held-out images. Default: the target "
+                   "profile's min_psnr_fp32 (40) whenever a budget applies.")
+@click.option("--max-de", type=click.FloatRange(min=0), metavar="DE",
+              help="int8 color budget: most mean CIEDE2000 vs the FP32 colorization "
+                   "(about 2.3 is just noticeable). Default: not bounded.")
+@click.option("--no-budget", is_flag=True, help="Plain int8: no fidelity budget.")
 @click.option("--option", "model_kw", multiple=True, callback=builder_options,
               metavar="KEY=VALUE", help="Builder option of the model (repeatable), e.g. "
               "head=bins (eccv16: ship the 313-bin distribution, decode on the host).")
 def command(model, io, weights, target, out_dir, formats, precisions, calib, calib_size,
-            calib_method, imgsz, threads, width, opset, seed, max_dpsnr, no_budget, model_kw):
+            calib_method, imgsz, threads, width, opset, seed, max_dpsnr, min_psnr_fp32, max_de,
+            no_budget, model_kw):
     """Convert a zoo model to the artifacts a device needs, each with a JSON manifest.
 
     Every artifact is loaded by its runtime and run on held-out calibration images (never
     used to calibrate): the summary shows its size, PSNR of the colorized output vs the
     Keras FP32 model and the max error of the raw output. A failing artifact does not stop
-    the others; the exit status is 1 if any failed, 2 for a bad request.
+    the others; the exit status is 1 if any failed, 2 for a bad request. A model without
+    trained weights (bundled, cached or --weights) is converted with random weights and
+    every row says "random weights — speed only". Speeds in the summary are measured on
+    this host and say so (and "not on <target>" when converting for another device).
 
     \b
     Example:
@@ -68,15 +81,19 @@ def command(model, io, weights, target, out_dir, formats, precisions, calib, cal
       edgecolor convert --target rpi4 --format tflite --precision int8 --calib photos/ -o art/
       edgecolor convert --target jetson-orin-nano --calib photos/ -o art/ --imgsz 224
       edgecolor convert --format tflite --precision int8 --max-dpsnr 0.3 --calib photos/ -o art/
+      edgecolor convert --precision int8 --min-psnr-fp32 42 --max-de 1.0 --calib photos/ -o art/
       edgecolor convert --model eccv16 --option head=bins --option temperature=0.38 \\
           --calib photos/ -o art-bins/
     """
     from edgecolor.converters.run import ConvertRequestError, convert_all
 
+    check_model_options(model, model_kw)
     given = {k for k, v in {"imgsz": imgsz, "calib": calib, "threads": threads,
                             "opset": opset}.items() if v is not None}
     try:
-        _check_args(target, list(formats) or None, list(precisions) or None, given)
+        profile = _check_args(target, list(formats) or None, list(precisions) or None, given)
+        source = _weights_source(model, weights, width or model_kw.get("width"))
+        _clock.update(start=time.monotonic())
         results = convert_all(
             model, target, formats=list(formats) or None, precisions=list(precisions) or None,
             calib=calib, calib_size=calib_size or None, calib_method=calib_method,
@@ -84,16 +101,35 @@ def command(model, io, weights, target, out_dir, formats, precisions, calib, cal
             opset=opset, width=width, seed=seed, on_start=_start, on_done=_done,
             max_dpsnr=max_dpsnr, model_kw=model_kw, io=io,
             log=lambda line: click.echo(line, err=True),
-            budget=False if no_budget else (True if max_dpsnr is not None else None))
+            min_psnr_fp32=min_psnr_fp32, max_de=max_de,
+            budget=False if no_budget else (True if any(
+                v is not None for v in (max_dpsnr, min_psnr_fp32, max_de)) else None))
     except ConvertRequestError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
-    click.echo(summary_table(results))
+    click.echo(summary_table(results, weights_source=source, target=profile))
     sys.exit(0 if all(r.ok for r in results) else 1)
 
 
-def _check_args(target, formats, precisions, given: set[str]) -> None:
-    """Options no selected format accepts are an error (e.g. --opset with tflite only)."""
+def _weights_source(model: str, weights: str | None, width: float | None) -> str | None:
+    """bundled | cache | file | random (None for an unknown model: convert_all refuses it);
+    random weights get one warning line before any work, saying how to get trained ones."""
+    from edgecolor.zoo import RANDOM_MARK, weights_source
+    from edgecolor.zoo.registry import how_to_get_weights
+
+    try:
+        source = weights_source(model, weights or "default", width)
+    except ValueError:
+        return None
+    if source == "random":
+        click.echo(f"warning: {model} has no trained weights here: converting random weights "
+                   f"({RANDOM_MARK}); to get weights, {how_to_get_weights(model)}", err=True)
+    return source
+
+
+def _check_args(target, formats, precisions, given: set[str]) -> str:
+    """Options no selected format accepts are an error (e.g. --opset with tflite only).
+    -> the target profile's name."""
     from edgecolor.converters.run import ConvertRequestError, plan_rows
     from edgecolor.devices import resolve_profile
     from edgecolor.formats import get_format
@@ -102,12 +138,17 @@ def _check_args(target, formats, precisions, given: set[str]) -> None:
         rows = plan_rows(resolve_profile(target), formats, precisions)
     except ValueError as e:
         raise ConvertRequestError(str(e)) from e
+    profile = resolve_profile(target)
     selected = {get_format(f) for f, _ in rows}
     for opt in given:
         if not any(_FORMAT_ARGS[opt] in f.args for f in selected):
             raise ConvertRequestError(
                 f"--{opt.replace('_', '-')} does not apply to "
                 f"{', '.join(sorted(f.name for f in selected))}; drop it")
+    return profile.name
+
+
+_clock = {"start": 0.0}  # when the conversions started (for the rate / ETA)
 
 
 def _start(i: int, n: int, name: str) -> None:
@@ -115,8 +156,11 @@ def _start(i: int, n: int, name: str) -> None:
 
 
 def _done(i: int, n: int, r) -> None:
+    from edgecolor.progress import rate_eta
+
     status = "ok" if r.ok else "FAILED"
-    click.echo(f" {status} ({r.seconds:.1f} s)", err=True)
+    click.echo(f" {status} ({r.seconds:.1f} s{rate_eta(i, n, time.monotonic() - _clock['start'])})",
+               err=True)
 
 
 def _fmt(x: float | None, spec: str) -> str:
@@ -127,13 +171,28 @@ def _fmt(x: float | None, spec: str) -> str:
     return format(x, spec)
 
 
-def summary_table(results) -> str:
-    """ArtifactResults -> the summary: artifact, MB, status, PSNR, max error, time, notes."""
+_SPEED = re.compile(r"\d+(?:\.\d+)?x FP32 speed")
+
+
+def summary_table(results, weights_source: str | None = None, target: str | None = None,
+                  where: str | None = None) -> str:
+    """ArtifactResults -> the summary: artifact, MB, status, PSNR, max error, time, notes.
+
+    weights_source "random": every row and the last line say "random weights — speed only".
+    target: the profile converted for; every speed figure in a note gets ``where`` it was
+    measured (default: this host, and "not on <target>" when that is another device).
+    """
+    from edgecolor.bench.marks import RANDOM_MARK, measured_on
+
+    speed_only = weights_source == "random"
+    if any(_SPEED.search(n) for r in results for n in r.notes):
+        where = where or measured_on(target)
     w = max([len("artifact")] + [len(r.name) for r in results])
     lines = [f"{'artifact':<{w}}  {'MB':>6}  ok  {'PSNR dB':>7}  {'max|err|':>8}  "
              f"{'conv s':>6}  note"]
     for r in results:
-        note = r.error or "; ".join(r.notes)
+        notes = [_SPEED.sub(lambda m: f"{m.group(0)} ({where})", n) for n in r.notes]
+        note = r.error or "; ".join(([RANDOM_MARK] if speed_only else []) + notes)
         mark = "✅" if r.ok else "❌"
         lines.append(f"{r.name:<{w}}  {r.size_mb:>6.2f}  {mark}  {_fmt(r.psnr_db, '7.1f'):>7}  "
                      f"{_fmt(r.max_abs_err, '8.2g'):>8}  {r.seconds:>6.1f}  {note}")
@@ -144,5 +203,6 @@ def summary_table(results) -> str:
             lines.append(f"TensorRT check {r.name}: {verdict}")
     ok = sum(r.ok for r in results)
     lines.append(f"{ok}/{len(results)} artifacts ok"
-                 + (f" in {results[0].path.parent}/" if results else ""))
+                 + (f" in {results[0].path.parent}/" if results else "")
+                 + (f" — {RANDOM_MARK} (no trained weights)" if speed_only else ""))
     return "\n".join(lines)

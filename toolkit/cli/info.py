@@ -11,7 +11,8 @@ import click
 
 @click.command("info")
 @click.argument("artifacts", nargs=-1, required=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the raw manifest JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the raw manifest JSON: one document (a list when several files).")
 def command(artifacts, as_json):
     """Show what an artifact is: model, format, precision, tensors and their int8
     quantization, calibration set, converter, library versions, quick check, and whether
@@ -26,6 +27,7 @@ def command(artifacts, as_json):
     from edgecolor.manifest import ManifestError, load_manifest
 
     status = 0
+    documents = []
     for item in artifacts:
         path = Path(item)
         try:
@@ -44,11 +46,14 @@ def command(artifacts, as_json):
             check = f"❌ {e}"
             status = max(status, 1)
         if as_json:
-            click.echo(json.dumps(data, indent=2, sort_keys=True))
+            documents.append(data)
             if check.startswith("❌"):
                 click.echo(f"error: {check[2:]}", err=True)
         else:
             click.echo(describe(data, check))
+    if as_json and documents:  # one parseable document: a list for several files
+        click.echo(json.dumps(documents if len(artifacts) > 1 else documents[0], indent=2,
+                              sort_keys=True))
     sys.exit(status)
 
 
@@ -61,8 +66,14 @@ def _tensor(t: dict) -> str:
 def describe(m: dict, check: str) -> str:
     """Manifest dict + verification line -> readable multi-line text."""
     spec = m.get("spec", {})
+    from edgecolor.bench.marks import RANDOM_MARK, weights_source_of
+
+    source = weights_source_of(m)
+    weights = f"{m.get('weights', '?')}" + (f" ({source})" if source else "")
+    if source == "random":
+        weights = RANDOM_MARK
     rows = [f"{m.get('artifact', '?')}  ({m.get('format')}, {m.get('precision')})",
-            ("model", f"{m.get('model')}  weights: {m.get('weights', '?')}")]
+            ("model", f"{m.get('model')}  weights: {weights}")]
     ins = ", ".join(f"{i['name']} {i['size'][0]}x{i['size'][1]}x{i.get('channels', 1)} "
                     f"({i['norm']})" for i in spec.get("inputs", []))
     out = spec.get("output", {})

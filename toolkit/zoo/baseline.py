@@ -14,7 +14,7 @@ from edgecolor.zoo.registry import register_model
 PARAMS = 231_682
 
 
-def baseline_spec(input_size: tuple[int, int] = (256, 256), **_) -> ModelSpec:
+def baseline_spec(input_size: tuple[int, int] = (256, 256)) -> ModelSpec:
     """Spec: one input ``l`` (L/50 - 1), output ``ab`` (128 * tanh)."""
     return ModelSpec(
         name="baseline",
@@ -32,7 +32,7 @@ def baseline_spec(input_size: tuple[int, int] = (256, 256), **_) -> ModelSpec:
     weights="baseline.weights.h5",
 )
 def baseline(input_size: tuple[int, int] = (256, 256), batch_size: int | None = None,
-             width: float = 1.0, **_):
+             width: float = 1.0):
     """-> (keras.Model, ModelSpec). ``width`` scales every hidden layer's channels."""
     from edgecolor._tf import import_tf
 

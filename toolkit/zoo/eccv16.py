@@ -61,7 +61,7 @@ def channels(width: float = 1.0) -> dict[str, int]:
 
 
 def eccv16_spec(input_size: tuple[int, int] = (224, 224), head: str = "ab",
-                temperature: float = 0.38, **_) -> ModelSpec:
+                temperature: float = 0.38) -> ModelSpec:
     """Spec: input ``data_l`` (L - 50); output ab at 1/4 size (``ab``) or 313 bins (``ab_bins``)."""
     if head not in HEADS:
         raise ValueError(f"eccv16: unknown head {head!r}; choose one of {HEADS}")
@@ -116,7 +116,7 @@ def load_any_head(model, path) -> None:
     },
 )
 def eccv16(input_size: tuple[int, int] = (224, 224), batch_size: int | None = None,
-           width: float = 1.0, head: str = "ab", temperature: float = 0.38, **_):
+           width: float = 1.0, head: str = "ab", temperature: float = 0.38):
     """-> (keras.Model, ModelSpec). ``width`` scales every conv's channels (not the 313 bins)."""
     from edgecolor._tf import import_tf
     from edgecolor.zoo.bins import load_bins

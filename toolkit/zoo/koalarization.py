@@ -42,8 +42,8 @@ FUSIONS = ("split", "concat")
 EMBEDDING = 1000
 
 
-def koalarization_spec(input_size: tuple[int, int] = (224, 224), backbone_size: int = 299,
-                       **_) -> ModelSpec:
+def koalarization_spec(input_size: tuple[int, int] = (224, 224),
+                       backbone_size: int = 299) -> ModelSpec:
     """Spec: inputs ``l`` (L/50 - 1) and ``l_rgb299`` (gray RGB/127.5 - 1, 3 channels)."""
     return ModelSpec(
         name="koalarization",
@@ -152,7 +152,7 @@ def load_any_fusion(model, path) -> None:
 def koalarization(input_size: tuple[int, int] = (224, 224), batch_size: int | None = None,
                   width: float = 1.0, backbone: str = "inception_resnet_v2",
                   backbone_size: int = 299, backbone_weights: str | None = None,
-                  fusion: str = "split", **_):
+                  fusion: str = "split"):
     """-> (keras.Model, ModelSpec). ``width`` scales encoder/decoder channels (not the 1000-d);
     ``fusion``: "split" or "concat" (see the module docstring)."""
     from edgecolor._tf import import_tf

@@ -20,6 +20,8 @@ for DenseNet121 a width below 1 builds "DenseNet-reduced": the same four dense b
 
 from __future__ import annotations
 
+import functools
+
 from edgecolor.spec import InputSpec, ModelSpec, OutputSpec
 from edgecolor.zoo.koalarization import check_backbone_weights
 from edgecolor.zoo.published import seed_reported
@@ -38,8 +40,8 @@ PARAMS = {
 }
 
 
-def pix2pix_spec(backbone: str, space: str, input_size: tuple[int, int] = (256, 256),
-                 **_) -> ModelSpec:
+def pix2pix_spec(backbone: str, space: str,
+                 input_size: tuple[int, int] = (256, 256)) -> ModelSpec:
     """Spec of a pix2pix generator: LAB (L in, ab_tanh out) or RGB (gray RGB in, rgb_tanh out)."""
     name = f"pix2pix-{backbone}-{space}"
     if space == "lab":
@@ -82,7 +84,7 @@ def _encoder(keras, backbone: str, inp, width: float, weights):
 
 def build_pix2pix(backbone: str, space: str, input_size: tuple[int, int] = (256, 256),
                   batch_size: int | None = None, width: float = 1.0,
-                  backbone_weights: str | None = None, **_):
+                  backbone_weights: str | None = None):
     """-> (keras.Model, ModelSpec) of ``pix2pix-<backbone>-<space>``."""
     from edgecolor._tf import import_tf
 
@@ -115,13 +117,9 @@ def build_pix2pix(backbone: str, space: str, input_size: tuple[int, int] = (256,
 def _register(backbone: str, space: str) -> None:
     name = f"pix2pix-{backbone}-{space}"
 
-    def spec(input_size=(256, 256), **kw):
-        return pix2pix_spec(backbone, space, input_size, **kw)
-
-    def build(**kw):
-        return build_pix2pix(backbone, space, **kw)
-
-    build.__doc__ = f"-> (keras.Model, ModelSpec) of {name} (see build_pix2pix)."
+    # partials keep the keyword signatures, so the registry knows the valid options
+    spec = functools.partial(pix2pix_spec, backbone, space)
+    build = functools.partial(build_pix2pix, backbone, space)
     register_model(
         name, spec=spec, params=PARAMS[(backbone, space)],
         reported=seed_reported(name),  # the seed's Table 1 (other hardware)

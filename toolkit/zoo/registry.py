@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import importlib
-import os
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgecolor.paths import HOME_ENV, edgecolor_home
 from edgecolor.spec import ModelSpec
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-HOME_ENV = "EDGECOLOR_HOME"  # the user's edgecolor folder; default ~/.cache/edgecolor
 
 # Modules that register builders; imported on first use of the registry.
 _BUILDER_MODULES = (
@@ -79,8 +79,7 @@ def get_model_info(name: str) -> ModelInfo:
 def weights_cache_dir() -> Path:
     """Folder of trained weights that do not ship in git: ``$EDGECOLOR_HOME/weights``
     (default ``~/.cache/edgecolor/weights``); holds ``<name>.weights.h5`` + ``<name>.card.*``."""
-    home = os.environ.get(HOME_ENV)
-    return (Path(home).expanduser() if home else Path.home() / ".cache" / "edgecolor") / "weights"
+    return edgecolor_home() / "weights"
 
 
 def bundled_default(name: str) -> Path | None:
@@ -106,6 +105,38 @@ def default_weights(name: str) -> Path | None:
     return cached if cached.is_file() else None
 
 
+WEIGHT_SOURCES = ("bundled", "cache", "file", "random")
+RANDOM_MARK = "random weights — speed only"  # how artifacts/rows of random weights are marked
+
+
+def weights_source(name: str, weights: str | Path | None, width: float | None = None) -> str:
+    """Where the weights of a ``create_model(name, weights=...)`` call come from:
+    "bundled" (ship in git, incl. named sets), "cache" (``train --install`` / import-caffe
+    cache), "file" (a path given) or "random" (no trained weights: speed only)."""
+    if weights == "default":
+        if width not in (None, 1.0):
+            return "random"
+        weights = default_weights(name)
+        if weights is None:
+            return "random"
+    elif _is_variant(weights):
+        return "bundled"
+    if weights is None or str(weights) in ("", "none", "random", "random-init"):
+        return "random"
+    path = Path(weights).resolve()
+    for folder, label in ((WEIGHTS_DIR, "bundled"), (weights_cache_dir(), "cache")):
+        if path.parent == folder.resolve():
+            return label
+    return "file"
+
+
+def how_to_get_weights(name: str) -> str:
+    """One sentence: the ways to get trained weights for ``name``."""
+    return (f"train them (`edgecolor train --model {name} --images DIR --out run/ --install`), "
+            "import published ones (`edgecolor import-caffe`, eccv16) or put "
+            f"{cached_weights(name)} in the cache (${HOME_ENV}/weights), or pass --weights FILE")
+
+
 def bundled_weights(name: str, variant: str) -> Path:
     """Path of a named bundled weight set: ``zoo/weights/<name>-<variant>.weights.h5``.
 
@@ -126,14 +157,42 @@ def _is_variant(weights) -> bool:
             and "\\" not in weights and not Path(weights).suffix and not Path(weights).exists())
 
 
+def _keywords(fn: Callable) -> list[str]:
+    return [p.name for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def model_options(name: str) -> list[str]:
+    """The builder options of model ``name`` (the keys ``--option KEY=VALUE`` accepts),
+    read from its builder's signature: e.g. ``["width", "head", "temperature"]``."""
+    return [k for k in _keywords(get_model_info(name).build)
+            if k not in ("input_size", "batch_size")]
+
+
+def check_options(name: str, kw: dict) -> None:
+    """ValueError naming the unknown keys and the valid ones when ``kw`` holds a key the
+    builder of ``name`` does not take (builders swallow nothing)."""
+    valid = model_options(name)
+    unknown = sorted(set(kw) - set(valid) - {"input_size"})
+    if unknown:
+        raise ValueError(f"model {name!r} has no option {', '.join(map(repr, unknown))}; "
+                         f"its options: {', '.join(valid) or 'none'}")
+
+
 def create_spec(name: str, input_size: tuple[int, int] | int | None = None, **kw) -> ModelSpec:
-    """The spec of ``name`` at ``input_size`` without building the network (no TensorFlow)."""
+    """The spec of ``name`` at ``input_size`` without building the network (no TensorFlow).
+
+    ``kw``: builder options (see :func:`model_options`); those that do not change the spec
+    (e.g. ``width``) are accepted and ignored. ValueError for an unknown key.
+    """
     info = get_model_info(name)
+    check_options(name, kw)
     if isinstance(input_size, int):
         input_size = (input_size, input_size)
     if input_size is not None:
         kw["input_size"] = tuple(input_size)
-    return info.spec(**kw)
+    takes = set(_keywords(info.spec))
+    return info.spec(**{k: v for k, v in kw.items() if k in takes})
 
 
 def create_model(name: str, input_size: tuple[int, int] | int | None = None,
@@ -145,9 +204,11 @@ def create_model(name: str, input_size: tuple[int, int] | int | None = None,
     None = random init, or a
     path to a ``.weights.h5`` / ``.keras`` file, or the name of a bundled weight set
     (e.g. "faces" -> ``zoo/weights/<name>-faces.weights.h5``). batch_size fixes the batch dimension
-    (converters use 1). Extra keywords go to the builder (e.g. ``width=0.25``).
+    (converters use 1). Extra keywords go to the builder (e.g. ``width=0.25``); a key the
+    builder does not take raises ValueError listing the valid ones (:func:`check_options`).
     """
     info = get_model_info(name)
+    check_options(name, kw)
     if isinstance(input_size, int):
         input_size = (input_size, input_size)
     if input_size is not None:
