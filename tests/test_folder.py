@@ -134,3 +134,36 @@ def test_real_baseline_runner_matches_the_serial_path(eval_images, tmp_path):
     for p in paths:
         assert np.array_equal(read_image(tmp_path / "out" / p.name),
                               colorize_array(runner, read_image(p)))
+
+
+def test_a_full_disk_stops_the_run_and_leaves_the_rest_untried(photos, tmp_path, monkeypatch):
+    """ENOSPC on a write (the disk, simulated at the write call) is fatal: no new file is
+    started, the ones in flight finish or fail, the rest are 'not tried'."""
+    import errno
+
+    import edgecolor.folder as folder
+
+    real, calls = folder.write_image, []
+
+    def write_until_full(path, image):
+        calls.append(path)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, image)
+
+    monkeypatch.setattr(folder, "write_image", write_until_full)
+    paths = sorted(photos.iterdir())
+    many = []
+    for k in range(4):  # 20 files: more than the in-flight window
+        for p in paths:
+            q = photos / f"{k}{p.name}"
+            if not q.exists():
+                q.write_bytes(p.read_bytes())
+            many.append(q)
+    report = folder.colorize_files(PlaneRunner(), many, tmp_path / "out", workers=2)
+    assert report.count(DONE) == 1
+    failed = [r for r in report.results if r.status == FAILED]
+    assert failed and all("disk full" in r.message and r.fatal for r in failed)
+    assert report.count(folder.NOT_TRIED) >= len(many) - 1 - 2 * 2 * 2
+    assert report.count(folder.NOT_TRIED) > 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [calls[0].name]

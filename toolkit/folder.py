@@ -14,6 +14,7 @@ half-written output); an existing output is skipped unless ``overwrite``; a file
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import time
@@ -30,18 +31,21 @@ from edgecolor.color import GrayImage, split_alpha
 from edgecolor.color_u8 import lab_to_rgb_u8, lightness_u8, with_alpha
 from edgecolor.imageio import ImageError, read_image, write_image
 
-DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+DONE, SKIPPED, FAILED, NOT_TRIED = "done", "skipped", "failed", "not tried"
 
 
 @dataclass
 class FileResult:
-    """What happened to one input: status done/skipped/failed, the output path, and for a
-    failure the one-line reason (it names the file)."""
+    """What happened to one input: status done/skipped/failed/not tried, the output path,
+    and for a skip or failure the one line to print (``skipped: ...`` / ``error: ...``,
+    naming the file). ``fatal``: the run cannot go on (disk full), so files not yet started
+    are left "not tried"."""
 
     source: Path
     target: Path
     status: str
     message: str = ""
+    fatal: bool = False
 
 
 @dataclass
@@ -72,8 +76,41 @@ class _Prepared:
     gray: GrayImage | None = None  # 16-bit / float photos: the float reference
 
 
+class _StageError(Exception):
+    """A failure in one stage of one file: the printed line and whether the run must stop."""
+
+    def __init__(self, line: str, fatal: bool = False) -> None:
+        super().__init__(line)
+        self.line, self.fatal = line, fatal
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}"[:300] if text else type(e).__name__
+
+
+def _colorize_failure(src: Path, e: BaseException) -> _StageError:
+    if isinstance(e, MemoryError):
+        return _StageError(f"error: {src}: too large to colorize in this machine's memory "
+                           "(lower its resolution)")
+    return _StageError(f"error: {src}: cannot colorize it ({_one_line(e)})")
+
+
 def _prepare(runner, path: Path) -> _Prepared:
-    image = read_image(path)
+    try:
+        image = read_image(path)
+    except ImageError as e:
+        raise _StageError(f"error: {e}") from e
+    except MemoryError as e:
+        raise _StageError(f"error: {path}: too large to decode in this machine's memory "
+                          "(lower its resolution)") from e
+    try:
+        return _inputs(runner, image)
+    except Exception as e:
+        raise _colorize_failure(path, e) from e
+
+
+def _inputs(runner, image: np.ndarray) -> _Prepared:
     if image.dtype == np.uint8:
         base, alpha = split_alpha(image)
         l_full = lightness_u8(base)
@@ -82,17 +119,28 @@ def _prepare(runner, path: Path) -> _Prepared:
     return _Prepared(runner.spec.make_inputs(gray.l), gray=gray)
 
 
-def _finish(prep: _Prepared, ab: np.ndarray, target: Path) -> None:
-    if prep.gray is not None:
-        out = prep.gray.with_ab(ab)
-    else:
-        out = with_alpha(lab_to_rgb_u8(prep.l_full, ab), prep.alpha)
-    write_image(target, out)
+def _finish(prep: _Prepared, ab: np.ndarray, source: Path, target: Path) -> None:
+    try:
+        if prep.gray is not None:
+            out = prep.gray.with_ab(ab)
+        else:
+            out = with_alpha(lab_to_rgb_u8(prep.l_full, ab), prep.alpha)
+    except Exception as e:
+        raise _colorize_failure(source, e) from e
+    try:
+        write_image(target, out)
+    except ImageError as e:
+        raise _StageError(f"error: {target}: {e}") from e
+    except OSError as e:
+        full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+        why = "disk full" if full else (e.strerror or type(e).__name__)
+        fix = "free space or pass another -o folder" if full else "check the -o folder"
+        raise _StageError(f"error: {target}: cannot write ({why}); nothing half-written is "
+                          f"left; {fix}", fatal=full) from e
 
 
-def _reason(path: Path, e: BaseException) -> str:
-    text = str(e).splitlines()[0] if str(e) else type(e).__name__
-    return text if isinstance(e, ImageError) and str(path) in text else f"{path}: {text}"
+def _failure(source: Path, e: BaseException) -> _StageError:
+    return e if isinstance(e, _StageError) else _colorize_failure(source, e)
 
 
 def default_workers() -> int:
@@ -110,7 +158,8 @@ def colorize_files(runner, paths: Iterable[Path], out_dir: str | os.PathLike,
     overwrite: replace existing outputs (else they are skipped); workers: pool threads
     (default :func:`default_workers`); on_result(FileResult): called as each file ends
     (any order); progress(finished, total): called after each file. -> FolderReport with
-    the results in input order.
+    the results in input order. A file's failure is its own (one line naming it); a write
+    that finds the disk full stops the run: files not yet started are "not tried".
     """
     paths = [Path(p) for p in paths]
     out = Path(out_dir)
@@ -119,10 +168,13 @@ def colorize_files(runner, paths: Iterable[Path], out_dir: str | os.PathLike,
     t0 = time.perf_counter()
     finished = 0
 
-    def settle(i: int, status: str, message: str = "") -> None:
-        nonlocal finished
+    stop = False
+
+    def settle(i: int, status: str, message: str = "", fatal: bool = False) -> None:
+        nonlocal finished, stop
         r = report.results[i]
-        r.status, r.message = status, message
+        r.status, r.message, r.fatal = status, message, fatal
+        stop = stop or fatal
         finished += 1
         if on_result is not None:
             on_result(r)
@@ -132,7 +184,7 @@ def colorize_files(runner, paths: Iterable[Path], out_dir: str | os.PathLike,
     todo = []
     for i, r in enumerate(report.results):
         if r.target.exists() and not overwrite:
-            settle(i, SKIPPED, f"{r.target} exists (use --overwrite to replace it)")
+            settle(i, SKIPPED, f"skipped: {r.target} exists (use --overwrite to replace it)")
         else:
             todo.append(i)
     out.mkdir(parents=True, exist_ok=True)
@@ -150,22 +202,29 @@ def colorize_files(runner, paths: Iterable[Path], out_dir: str | os.PathLike,
                     fut.result()
                     settle(i, DONE)
                 except Exception as e:  # one bad file never stops the rest
-                    settle(i, FAILED, _reason(report.results[i].source, e))
+                    err = _failure(report.results[i].source, e)
+                    settle(i, FAILED, err.line, err.fatal)
 
         while queue or prepared:
-            while queue and len(prepared) < window:
+            while queue and len(prepared) < window and not stop:
                 i = queue.popleft()
                 prepared.append((i, pool.submit(_prepare, runner, report.results[i].source)))
+            if not prepared:  # stopped: the disk is full
+                break
             i, fut = prepared.popleft()
+            src = report.results[i].source
             try:
                 prep = fut.result()
                 ab = runner.spec.decode(runner.infer(prep.inputs))
             except Exception as e:
-                settle(i, FAILED, _reason(report.results[i].source, e))
+                err = _failure(src, e)
+                settle(i, FAILED, err.line, err.fatal)
                 continue
-            writing.append((i, pool.submit(_finish, prep, ab, report.results[i].target)))
+            writing.append((i, pool.submit(_finish, prep, ab, src, report.results[i].target)))
             drain_writes(block=False)
         drain_writes(block=True)
+        for i in queue:
+            report.results[i].status = NOT_TRIED
     report.seconds = time.perf_counter() - t0
     return report
 
