@@ -1,14 +1,15 @@
 """Temporal stability on video: how much an artifact's colors flicker where the scene is still.
 
 For each pair of consecutive frames of a clip, the static region is where the input's L does
-not change (5x5-averaged |ΔL| below :data:`STATIC_DL` L units, so sensor noise does not count
-as motion); the pair's flicker is the mean CIEDE2000 (ΔE00) between the two colorized outputs
-on that region. Measured with and without the camera's ab smoothing
-(:class:`edgecolor.camera.smoothing.AbSmoother`, the settings ``edgecolor camera`` uses), for
-the FP32 reference and for each artifact, each in its measuring process. Quantization can add
-flicker that single photos never show. Frames are read with OpenCV, at most
-:data:`MAX_FRAMES`, scaled to at most :data:`MAX_SIDE` px; frames of another size (a broken
-frame) are skipped, never fatal.
+not change (|5x5-averaged ΔL| below :data:`STATIC_DL` L units, so sensor noise does not count
+as motion); the pair's flicker is the mean CIEDE2000 (ΔE00) between the two outputs' colors on
+that region, both taken with the newer frame's L (the output's L is the input's, so only the
+ab the model predicts, and the smoothing changes, can flicker). Measured with and without the
+camera's ab smoothing (:class:`edgecolor.camera.smoothing.AbSmoother`, the settings
+``edgecolor camera`` uses), for the FP32 reference and for each artifact, each in its
+measuring process. Quantization can add flicker that single photos never show. Frames are read
+with OpenCV, at most :data:`MAX_FRAMES`, scaled to at most :data:`MAX_SIDE` px; frames of
+another size (a broken frame) are skipped, never fatal.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from edgecolor import metrics
 from edgecolor.camera.smoothing import AbSmoother
-from edgecolor.color import combine, lightness
+from edgecolor.color import lightness, resize_ab
 
 STATIC_DL = 1.5  # L units: a pixel whose 5x5-averaged L changes less than this is static
 MIN_STATIC_FRACTION = 0.01  # a pair with fewer static pixels (a scene cut) has no value
@@ -115,19 +116,23 @@ def read_clip(path: str | Path, max_frames: int = MAX_FRAMES,
 
 def static_mask(l_prev: np.ndarray, l_cur: np.ndarray, threshold: float = STATIC_DL
                 ) -> np.ndarray:
-    """Two frames' L (H, W) 0..100 -> bool mask of static pixels (5x5-averaged |ΔL| <
-    ``threshold`` L units)."""
-    dl = cv2.blur(np.abs(l_cur.astype(np.float32) - l_prev.astype(np.float32)), (5, 5))
-    return dl < threshold
+    """Two frames' L (H, W) 0..100 -> bool mask of static pixels (|5x5-averaged ΔL| <
+    ``threshold`` L units: zero-mean noise averages out, an edge that moved does not)."""
+    dl = cv2.blur(l_cur.astype(np.float32) - l_prev.astype(np.float32), (5, 5))
+    return np.abs(dl) < threshold
 
 
-def pair_flicker(out_prev: np.ndarray, out_cur: np.ndarray, mask: np.ndarray) -> float | None:
-    """Two consecutive colorized frames (RGB float 0..1 or uint8) and the static mask -> mean
-    ΔE00 between them on the mask; None when fewer than MIN_STATIC_FRACTION of pixels are
-    static."""
+def pair_flicker(l_cur: np.ndarray, ab_prev: np.ndarray, ab_cur: np.ndarray,
+                 mask: np.ndarray) -> float | None:
+    """The newer frame's L (H, W), the two frames' predicted ab (any resolution, Lab units)
+    and the static mask -> mean ΔE00 between Lab(L, ab_prev) and Lab(L, ab_cur) on the mask;
+    None when fewer than MIN_STATIC_FRACTION of the pixels are static."""
     if mask.mean() < MIN_STATIC_FRACTION:
         return None
-    de = metrics.ciede2000_pixels(out_prev, out_cur)
+    size = l_cur.shape[:2]
+    l3 = l_cur.astype(np.float32)[..., None]
+    de = metrics.ciede2000_map(np.concatenate([l3, resize_ab(ab_prev, size)], -1),
+                               np.concatenate([l3, resize_ab(ab_cur, size)], -1))
     return float(de[mask].mean())
 
 
@@ -145,12 +150,12 @@ def clip_flicker(runner, frames: list[np.ndarray], clip: str = "",
     for rgb in frames:
         l_full = lightness(rgb)
         ab = spec.decode(runner.infer(spec.make_inputs(l_full)))
-        cur = (l_full, combine(l_full, ab), combine(l_full, smoother(l_full, ab)))
+        cur = (l_full, ab, smoother(l_full, ab))
         if prev is not None:
-            mask = static_mask(prev[0], cur[0])
+            mask = static_mask(prev[0], l_full)
             series.static.append(float(mask.mean()))
-            series.raw.append(pair_flicker(prev[1], cur[1], mask))
-            series.smoothed.append(pair_flicker(prev[2], cur[2], mask))
+            series.raw.append(pair_flicker(l_full, prev[1], ab, mask))
+            series.smoothed.append(pair_flicker(l_full, prev[2], cur[2], mask))
         prev = cur
     return series
 
