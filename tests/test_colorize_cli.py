@@ -94,7 +94,9 @@ def test_existing_output_is_not_overwritten(runner, eval_images, tmp_path):
     out.mkdir()
     (out / eval_images[0].name).write_bytes(b"keep me")
     res = _run(runner, "colorize", eval_images[0], "-o", out, "--imgsz", 64)
-    assert res.exit_code == 1 and "--overwrite" in res.output
+    # a kept output is not a failure (issue 18): exit 0, counted as skipped
+    assert res.exit_code == 0 and "--overwrite" in res.output, res.output
+    assert "0 colorized" in res.output and "1 skipped" in res.output
     assert (out / eval_images[0].name).read_bytes() == b"keep me"
     res = _run(runner, "colorize", eval_images[0], "-o", out, "--imgsz", 64, "--overwrite")
     assert res.exit_code == 0

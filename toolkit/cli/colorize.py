@@ -2,10 +2,96 @@
 
 from __future__ import annotations
 
+import errno
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
+
+EXIT_SOME_FAILED = 1
+EXIT_REFUSED = 2
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one photo: ``status`` "done", "skipped" (output exists, kept) or
+    "failed"; ``message`` the one line to print (names the file); ``fatal``: the run cannot
+    go on (the disk is full), so the remaining photos are not tried."""
+
+    status: str
+    src: Path
+    dst: Path
+    message: str = ""
+    fatal: bool = False
+
+
+def colorize_one(runner, src: Path, dst: Path, overwrite: bool = False) -> Outcome:
+    """Read ``src``, colorize it with ``runner`` (ready: see :func:`ready_runner`), write
+    ``dst`` atomically -> its :class:`Outcome`. Never raises for a bad photo or a failed
+    write: those become a failed outcome with a one-line message."""
+    from edgecolor.imageio import ImageError, read_image, write_image
+    from edgecolor.pipeline import colorize_array
+
+    if dst.exists() and not overwrite:
+        return Outcome("skipped", src, dst,
+                       f"skipped: {dst} exists (use --overwrite to replace it)")
+    try:
+        image = read_image(src)
+    except ImageError as e:
+        return Outcome("failed", src, dst, f"error: {e}")
+    except MemoryError:
+        return Outcome("failed", src, dst, f"error: {src}: too large to decode in this "
+                       "machine's memory (lower its resolution)")
+    try:
+        result = colorize_array(runner, image)
+    except MemoryError:
+        return Outcome("failed", src, dst, f"error: {src}: too large to colorize in this "
+                       "machine's memory (lower its resolution)")
+    except Exception as e:  # the runner was checked before the loop: this is about the photo
+        return Outcome("failed", src, dst, f"error: {src}: cannot colorize it "
+                       f"({_one_line(e)})")
+    try:
+        write_image(dst, result)
+    except ImageError as e:
+        return Outcome("failed", src, dst, f"error: {dst}: {e}")
+    except OSError as e:
+        full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+        why = "disk full" if full else (e.strerror or type(e).__name__)
+        fix = "free space or pass another -o folder" if full else "check the -o folder"
+        return Outcome("failed", src, dst, f"error: {dst}: cannot write ({why}); nothing "
+                       f"half-written is left; {fix}", fatal=full)
+    return Outcome("done", src, dst)
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}"[:300] if text else type(e).__name__
+
+
+def ready_runner(runner, label: str):
+    """Activate ``runner`` and run it once on a flat gray input at its own size -> the
+    runner, ready. A runner that cannot load or run (a corrupt artifact whose hashes match)
+    or returns no usable ab raises ValueError, one line naming ``label`` and the fix."""
+    import numpy as np
+
+    stage = "load"
+    try:
+        runner.activate()
+        stage = "first inference"
+        h, w = runner.spec.input_size
+        ab = runner.spec.decode(runner.infer(runner.spec.make_inputs(
+            np.full((h, w), 50.0, np.float32))))
+    except (click.exceptions.Exit, SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as e:  # noqa: BLE001 - runtimes raise anything on a broken file
+        raise ValueError(f"{label}: cannot run it ({stage}: {_one_line(e)}); re-run "
+                         "`edgecolor convert` (or pass another --artifact/--weights)") from e
+    if ab.ndim != 3 or ab.shape[-1] != 2 or not np.isfinite(ab).all():
+        raise ValueError(f"{label}: its output is not usable ab (shape {tuple(ab.shape)}"
+                         f"{', not finite' if ab.size and not np.isfinite(ab).all() else ''}); "
+                         "re-run `edgecolor convert`")
+    return runner
 
 
 @click.command("colorize")
@@ -20,44 +106,71 @@ import click
 @click.option("--imgsz", type=int, help="Model input size (square); default: the model's own.")
 @click.option("--threads", type=int, help="Inference threads (artifact runners).")
 @click.option("--overwrite", is_flag=True, help="Replace output files that already exist.")
-def command(inputs, out_dir, model, weights, artifact, imgsz, threads, overwrite):
+@click.option("--random-weights", is_flag=True,
+              help="Run a model (or artifact) without trained weights anyway (speed only).")
+def command(inputs, out_dir, model, weights, artifact, imgsz, threads, overwrite,
+            random_weights):
     """Colorize grayscale photos: files, folders or globs.
 
     The photo's own full-resolution lightness is kept; the model predicts the color (ab),
     resized to the photo's size. Unreadable files are reported one line each and skipped
-    (exit 1 if any failed); existing outputs are kept unless --overwrite.
+    (exit 1 if any failed); existing outputs are kept and counted as skipped unless
+    --overwrite. Photos above EDGECOLOR_MAX_PIXELS (default 50 MP) are refused before
+    decoding. Exit 2: the model/artifact cannot run (nothing is written).
 
     \b
     Example:
       edgecolor colorize old_photos/ scan.png -o out/
       edgecolor colorize 'shots/*.jpg' -o out/ --artifact art/baseline-tflite-int8.tflite
     """
-    from edgecolor.imageio import ImageError, list_images, read_image, write_image
-    from edgecolor.pipeline import colorize_array
+    from edgecolor.imageio import list_images
 
     paths, errors = list_images(inputs)
     for e in errors:
         click.echo(f"error: {e}", err=True)
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        _refuse(f"-o {out}: is a file; give a folder for the colorized images")
+    if not paths:
+        _refuse("no photos to colorize (give image files, folders or globs)")
+    from edgecolor.zoo.registry import random_weights_refusal
+
+    refusal = None if random_weights else random_weights_refusal(model, weights, artifact)
+    if refusal:  # no silent random colors: say how to get trained weights
+        _refuse(refusal)
     runner = _make_runner(model, weights, artifact, imgsz, threads)
-    failed = len(errors)
-    done = 0
+    counts = {"done": 0, "skipped": 0, "failed": len(errors)}
+    stopped = 0
     with click.progressbar(paths, label="colorizing", file=sys.stderr,
                            show_pos=True) if len(paths) > 3 else _nullbar(paths) as bar:
-        for p in bar:
-            target = out / p.name
-            if target.exists() and not overwrite:
-                click.echo(f"skipped: {target} exists (use --overwrite to replace it)", err=True)
-                failed += 1
-                continue
-            try:
-                write_image(target, colorize_array(runner, read_image(p)))
-                done += 1
-            except ImageError as e:
-                click.echo(f"error: {e}", err=True)
-                failed += 1
-    click.echo(f"{done} colorized into {out}/" + (f", {failed} failed" if failed else ""))
-    sys.exit(1 if failed else 0)
+        for i, p in enumerate(bar):
+            outcome = colorize_one(runner, p, out / p.name, overwrite)
+            counts[outcome.status] += 1
+            if outcome.message:
+                click.echo(outcome.message, err=True)
+            if outcome.fatal:
+                stopped = len(paths) - i - 1
+                break
+    click.echo(summary_line(counts, out, stopped))
+    sys.exit(EXIT_SOME_FAILED if counts["failed"] or stopped else 0)
+
+
+def summary_line(counts: dict, out: Path, stopped: int = 0) -> str:
+    """{"done", "skipped", "failed"} counts -> the closing line, e.g.
+    ``3 colorized into out/, 2 skipped (exist), 1 failed``."""
+    line = f"{counts['done']} colorized into {out}/"
+    if counts.get("skipped"):
+        line += f", {counts['skipped']} skipped (exist)"
+    if counts.get("failed"):
+        line += f", {counts['failed']} failed"
+    if stopped:
+        line += f", {stopped} not tried (stopped: disk full)"
+    return line
+
+
+def _refuse(line: str):
+    click.echo(f"error: {line}", err=True)
+    sys.exit(EXIT_REFUSED)
 
 
 class _nullbar:
@@ -72,14 +185,20 @@ class _nullbar:
 
 
 def _make_runner(model, weights, artifact, imgsz, threads):
-    """-> a runner, or exit 2 with a one-line reason."""
+    """-> a runner, loaded and run once (:func:`ready_runner`), or exit 2 with one line."""
     try:
         if artifact:
             from edgecolor.runtimes import load_runner
 
-            return load_runner(artifact, threads=threads)
-        from edgecolor.runtimes.keras import KerasRunner
+            if not Path(artifact).is_file():
+                raise ValueError(f"--artifact {artifact}: no such file (check the path)")
+            runner, label = load_runner(artifact, threads=threads), str(artifact)
+        else:
+            from edgecolor.runtimes.keras import KerasRunner
 
-        return KerasRunner.from_zoo(model, weights=weights or "default", input_size=imgsz)
-    except (ValueError, RuntimeError) as e:
-        raise click.ClickException(str(e).splitlines()[0]) from e
+            runner = KerasRunner.from_zoo(model, weights=weights or "default",
+                                          input_size=imgsz)
+            label = str(weights) if weights else f"model {model}"
+        return ready_runner(runner, label)
+    except (ValueError, RuntimeError, OSError) as e:
+        _refuse((str(e).strip().splitlines() or [type(e).__name__])[0])

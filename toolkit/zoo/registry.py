@@ -250,16 +250,22 @@ def load_weights(model, path: str | Path) -> None:
     if not _looks_like_keras_file(path):
         raise ValueError(f"{path}: not a Keras weights file (expected a .weights.h5 or .keras "
                          "saved by Keras, e.g. by `edgecolor train` or `edgecolor import-caffe`)")
-    try:
-        if path.suffix == ".keras":
-            from edgecolor._tf import import_tf
+    from edgecolor.zoo.keras_file import KerasFileError, load_keras_model, quiet_keras
 
-            _, keras = import_tf()
-            src = keras.models.load_model(path, compile=False, safe_mode=False)
-            model.set_weights(src.get_weights())
-        else:
-            model.load_weights(path)
+    try:
+        with quiet_keras():  # Keras warns once per layer it skips: the error below says it
+            if path.suffix == ".keras":
+                # never runs code the file carries: Lambda layers and foreign modules are
+                # refused before loading, and Keras loads with safe_mode=True (never off)
+                src = load_keras_model(path)
+                model.set_weights(src.get_weights())
+            else:
+                model.load_weights(path)
+    except KerasFileError:
+        raise
     except Exception as e:  # keras raises several types for shape mismatches
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0].rstrip(":")[:160]
         raise ValueError(
-            f"{path}: weights do not fit model {model.name!r} at this size/width ({e})"
+            f"{path}: weights do not fit model {model.name!r} at this size/width ({first}); "
+            "pass weights saved from this model (same --imgsz and options)"
         ) from e
