@@ -18,7 +18,8 @@ THUMB = 32
 
 def l_thumbnail(l_full: np.ndarray) -> np.ndarray:
     """Full-resolution L (H, W) 0..100 -> (32, 32) float32 area-averaged thumbnail."""
-    return cv2.resize(l_full.astype(np.float32), (THUMB, THUMB), interpolation=cv2.INTER_AREA)
+    return cv2.resize(l_full.astype(np.float32, copy=False), (THUMB, THUMB),
+                      interpolation=cv2.INTER_AREA)
 
 
 def mean_abs_change(a: np.ndarray, b: np.ndarray) -> float:
