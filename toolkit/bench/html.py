@@ -54,7 +54,7 @@ font-size:11px;overflow-x:auto} .plots{display:flex;flex-wrap:wrap;gap:16px}
 .published{background:#fff8e1} tr.ref td:first-child{font-style:italic}
 """
 
-JS = """
+JS = r"""
 (function(){
   var errors=[];window.addEventListener('error',function(e){errors.push(String(e.message||
   (e.target&&e.target.src)||e));document.body.dataset.errors=errors.length;},true);
@@ -70,6 +70,9 @@ JS = """
         if(typeof x!==typeof y){return (typeof x==='number')?-1:1;}
         return (x<y?-1:x>y?1:0)*(asc?1:-1);});
       rows.forEach(function(r){body.appendChild(r);});});});});
+  var m=location.hash.match(/^#sort=(\d+)(-desc)?$/);  /* a link to a sorted view */
+  if(m){var th=document.querySelectorAll('#summary th')[+m[1]];
+    if(th){th.click();if(m[2])th.click();}}
   window.addEventListener('load',function(){var imgs=document.images,n=0;
     for(var i=0;i<imgs.length;i++){if(imgs[i].complete&&imgs[i].naturalWidth>0)n++;}
     document.body.dataset.imagesLoaded=n;document.body.dataset.errors=errors.length;});
@@ -399,7 +402,8 @@ def render(report: dict, report_dir: str | Path | None = None) -> str:
         f'<p class="note">{escape(_device(report))} · {escape(str(ctx.get("date")))} · '
         f"<code>{escape(str(ctx.get('command')))}</code></p>",
         f"<p>{' '.join(banner)}</p>" + (f"<ul>{fired}</ul>" if fired else ""),
-        "<h2>Summary</h2>", '<p class="note">Click a column header to sort. AIT = mean '
+        "<h2>Summary</h2>", '<p class="note">Click a column header to sort (a link ending in '
+        "<code>#sort=N</code> or <code>#sort=N-desc</code> opens sorted by column N). AIT = mean "
         "model-only time; E2E = median end-to-end; ΔPSNR = PSNR of the FP32 reference − PSNR "
         "of the row (> 0: quality lost); PSNR vs FP32 on the unrounded outputs (100 = "
         "identical); ΔE00 vs FP32 = mean CIEDE2000 against the FP32 colors.</p>",

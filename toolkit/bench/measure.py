@@ -112,8 +112,10 @@ def run_job(job: dict) -> dict:
     ({model, spec, weights, kwargs}), alt ("keras-predict": time ``model.predict``), images
     (quality photos), metrics ("full" | "fast": no SSIM/CIEDE2000), e2e_image, warmup, runs,
     seconds, budget_s (time cap per timing), reference (npz of the FP32 outputs),
-    save_outputs (npz path to write ours) and health (sample temperature, throttling, clock
-    and power during the model-only runs -> result["health"]).
+    save_outputs (npz path to write ours), health (sample temperature, throttling, clock
+    and power during the model-only runs -> result["health"]), gallery ({"root", "name"}:
+    the report's pictures -> result["gallery"], see :mod:`.gallery`) and video (a clip ->
+    result["flicker"], see :mod:`.flicker`).
     """
     from edgecolor.bench import quality
     from edgecolor.color import lightness
@@ -159,6 +161,7 @@ def run_job(job: dict) -> dict:
         reference = np.load(job["reference"]) if job.get("reference") else None
         outputs: dict[str, np.ndarray] = {}
         per_image = []
+        saver = _gallery_saver(job)
         for i, path in enumerate(job.get("images", [])):
             truth = read_rgb(path)
             out = quality.colorize_float(runner, truth)
@@ -168,17 +171,48 @@ def run_job(job: dict) -> dict:
             if reference is not None:
                 scores.update(quality.fp32_scores(out, reference[f"i{i}"],
                                                   full=job.get("metrics", "full") == "full"))
+            if saver is not None:
+                saver.add(scores["image"], out,
+                          None if reference is None else reference[f"i{i}"], scores)
             per_image.append(scores)
             if job.get("save_outputs"):
                 outputs[f"i{i}"] = out
         result["per_image"] = per_image
         if job.get("save_outputs"):
             np.savez(job["save_outputs"], **outputs)
+        if saver is not None:
+            stage = "report pictures"
+            result["gallery"] = saver.finish()
+        if job.get("video"):
+            stage = "flicker"
+            result["flicker"] = _flicker(runner, job["video"])
         runner.deactivate()
     except Exception as e:  # any runtime error becomes the row's one-line reason
         result["status"] = "failed"
         result["error"] = f"{stage}: {_one_line(e)}"
     return result
+
+
+def _gallery_saver(job: dict):
+    """The job's picture saver (report_files/<name>/), or None when it asks for none."""
+    if not job.get("gallery"):
+        return None
+    from edgecolor.bench.gallery import GallerySaver
+
+    g = job["gallery"]
+    return GallerySaver(g["root"], g["name"], keep_all=bool(job.get("save_outputs")),
+                        heat=job.get("metrics", "full") == "full")
+
+
+def _flicker(runner, clip: str) -> dict:
+    """Flicker of this runner's output on ``clip`` -> its dict, or {"error"} (one line): a
+    clip that cannot be read never fails the artifact's other numbers."""
+    from edgecolor.bench.flicker import FlickerError, measure_clip
+
+    try:
+        return measure_clip(runner, clip).to_dict()
+    except FlickerError as e:
+        return {"error": str(e)}
 
 
 def measure_in_subprocess(job: dict, timeout_s: float = 900.0) -> dict:

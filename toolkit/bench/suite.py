@@ -49,6 +49,8 @@ class BenchSettings:
     argv: list[str] | None = None
     extra_context: dict = field(default_factory=dict)
     verbose: bool = False  # one line per detail (e.g. each eval photo that calibrated)
+    gallery_dir: str | None = None  # report_files/ folder: save the report's pictures there
+    video: str | None = None  # a clip: measure flicker on it (edgecolor.bench.flicker)
 
     def to_dict(self) -> dict:
         """The settings a report records."""
@@ -56,7 +58,7 @@ class BenchSettings:
                 "max_seconds": self.max_seconds,
                 "threads": self.threads, "runner": self.runner, "device": self.device,
                 "reference": self.reference, "allow_overlap": self.allow_overlap,
-                "metrics": self.metrics}
+                "metrics": self.metrics, "video": self.video}
 
 
 def _tf_available() -> bool:
@@ -176,6 +178,10 @@ def _row_from_result(artifact: Path, manifest: dict | None, result: dict,
         "reference": reference_label,
         "weights_source": weights_source_of(m),  # "random": speed only (bench.marks)
     }
+    if m.get("quantization"):  # converted within a dPSNR budget (edgecolor.quant.budget)
+        q = m["quantization"]
+        row["budget"] = {"max_dpsnr": q.get("max_dpsnr"), "strategy": q.get("strategy"),
+                         "dpsnr": (q.get("validation") or {}).get("dpsnr")}
     if row["status"] != "ok":
         return row
     model_ms, e2e_ms = result["model_ms"], result["e2e_ms"]
@@ -199,6 +205,8 @@ def _row_from_result(artifact: Path, manifest: dict | None, result: dict,
         "peak_run_mb": result.get("peak_run_mb"),
         "peak_mb": max((v for v in (result.get("peak_load_mb"), result.get("peak_run_mb"))
                         if v is not None), default=None),
+        "gallery": result.get("gallery"),  # the report's pictures (edgecolor.bench.gallery)
+        "flicker": result.get("flicker"),  # on --video (edgecolor.bench.flicker)
     })
     per_image = result.get("per_image") or []
     if reference_rows is not None:
@@ -254,15 +262,18 @@ class _Reference:
 
 
 def _measure_reference(members: list[tuple[Path, dict]], npz: str, base_job: dict,
-                       settings: BenchSettings, progress: Callable[[str], None]) -> _Reference:
+                       settings: BenchSettings, progress: Callable[[str], None],
+                       measure: Callable[[dict, float], dict] = measure_in_subprocess
+                       ) -> _Reference:
     """Try the group's reference candidates in order -> the first that measures, or none."""
     candidates, why_none = _reference_candidates(members, settings.reference)
     ref = _Reference(label=why_none)
     failures = []
     for job, label in candidates:
         progress(f"reference: {label} ...")
-        result = measure_in_subprocess({**base_job, **job, "save_outputs": npz},
-                                       settings.timeout_s)
+        name = Path(job["artifact"]).name if job["kind"] == "artifact" else Path(npz).stem
+        result = measure({**base_job, **job, "save_outputs": npz,
+                          **_gallery_job(settings, name)}, settings.timeout_s)
         if job["kind"] == "artifact":
             ref.measured[Path(job["artifact"]).name] = result
         if result.get("status") != "ok":
@@ -317,15 +328,15 @@ def _guard_eval_set(images: dict[str, dict], manifests: dict[str, dict | None],
 
 def _measure_alternatives(alternatives: list[dict], refs: dict[str, _Reference],
                           manifests: dict[str, dict | None], base_job: dict,
-                          settings: BenchSettings,
-                          progress: Callable[[str], None]) -> list[dict]:
+                          settings: BenchSettings, progress: Callable[[str], None],
+                          measure: Callable[[dict, float], dict] = measure_in_subprocess
+                          ) -> list[dict]:
     """Measure the plain alternatives against the reference of the artifact they resemble."""
     rows = []
     for alt in alternatives:
         ref = refs.get(alt.get("like")) or _Reference(label="no FP32 reference")
         progress(f"alternative: {alt['label']} ...")
-        result = measure_in_subprocess({**base_job, **alt["job"], "reference": ref.npz},
-                                       settings.timeout_s)
+        result = measure({**base_job, **alt["job"], "reference": ref.npz}, settings.timeout_s)
         like = manifests.get(alt.get("like")) or {}
         row = _row_from_result(Path(alt["label"]),
                                {"model": like.get("model"), "precision": "fp32",
@@ -340,7 +351,9 @@ def _measure_alternatives(alternatives: list[dict], refs: dict[str, _Reference],
 def bench_folder(folder: str | Path, settings: BenchSettings,
                  progress: Callable[[str], None] = print,
                  warn: Callable[[str], None] = print, only: list[str] | None = None,
-                 alternatives: list[dict] | None = None) -> dict:
+                 alternatives: list[dict] | None = None,
+                 measure: Callable[[dict, float], dict] | None = None,
+                 measure_reference: Callable[[dict, float], dict] | None = None) -> dict:
     """Measure every artifact in ``folder`` (or those named in ``only``) -> the report dict
     (schema :data:`SCHEMA`).
 
@@ -348,9 +361,14 @@ def bench_folder(folder: str | Path, settings: BenchSettings,
     "alternatives": each {"label", "job" (measure job keys: kind, artifact, runner, threads,
     keras, alt), "like" (an artifact whose FP32 reference to compare with)}.
 
+    measure / measure_reference: (job dict, timeout s) -> result dict, for the artifacts and
+    for the FP32 reference (default: :func:`measure_in_subprocess` here). With ``measure``
+    given (another machine), an artifact that served as the reference is measured again by it.
+
     Raises :class:`BenchError` when there is nothing to measure or every eval photo was a
     calibration photo. A failing artifact becomes a row with status "failed" and a reason.
     """
+    run_on = measure or measure_in_subprocess
     folder = Path(folder)
     if not folder.is_dir():
         raise BenchError(f"{folder}: no such folder (pass the folder `edgecolor convert` wrote)")
@@ -381,7 +399,12 @@ def bench_folder(folder: str | Path, settings: BenchSettings,
                 "runs": settings.runs, "warmup": settings.warmup, "seconds": settings.seconds,
                 "budget_s": settings.max_seconds, "threads": settings.threads,
                 "runner": settings.runner, "device": settings.device,
-                "metrics": settings.metrics}
+                "metrics": settings.metrics, "video": settings.video}
+    photos = None
+    if settings.gallery_dir:  # originals and gray inputs for the report's picture grids
+        from edgecolor.bench.gallery import save_photos
+
+        photos = save_photos(images, settings.gallery_dir)
 
     groups: dict[str, list[tuple[Path, dict]]] = {}
     for a in artifacts:
@@ -394,7 +417,8 @@ def bench_folder(folder: str | Path, settings: BenchSettings,
         references = []
         for gi, members in enumerate(groups.values()):
             ref = _measure_reference(members, str(Path(tmp) / f"ref{gi}.npz"), base_job,
-                                     settings, progress)
+                                     settings, progress,
+                                     measure_reference or measure_in_subprocess)
             if ref.per_image is None:
                 warn(f"warning: {ref.label}; PSNR vs FP32 and dPSNR are left empty")
             references.append({"source": ref.label, "kind": ref.kind, "row": ref.row,
@@ -405,19 +429,19 @@ def bench_folder(folder: str | Path, settings: BenchSettings,
             ref = refs.get(a.name) or _Reference(label="")
             if a.name in manifest_errors:
                 result = {"status": "failed", "error": manifest_errors[a.name]}
-            elif a.name in ref.measured:  # measured as the reference (or failed as one)
+            elif a.name in ref.measured and measure is None:  # measured as the reference
                 result = ref.measured[a.name]
                 if result.get("status") == "ok":
                     result = _as_own_reference(result)
             else:
-                result = measure_in_subprocess(
-                    {**base_job, "kind": "artifact", "artifact": str(a), "reference": ref.npz},
-                    settings.timeout_s)
+                result = run_on(
+                    {**base_job, "kind": "artifact", "artifact": str(a), "reference": ref.npz,
+                     **_gallery_job(settings, a.name)}, settings.timeout_s)
             rows[a.name] = _row_from_result(a, manifests[a.name], result, ref.per_image,
                                             ref.label or None)
             progress(_progress_line(done, len(artifacts), rows[a.name]))
         alt_rows = _measure_alternatives(alternatives or [], refs, manifests, base_job,
-                                         settings, progress)
+                                         settings, progress, run_on)
 
     context = host_context(settings.threads, settings.device_profile, settings.argv)
     context.update(settings.extra_context)
@@ -433,7 +457,14 @@ def bench_folder(folder: str | Path, settings: BenchSettings,
         "references": references,
         "rows": [rows[a.name] for a in artifacts],
         "alternatives": alt_rows,
+        **({"gallery": {"photos": photos}} if photos is not None else {}),
     }
+
+
+def _gallery_job(settings: BenchSettings, name: str) -> dict:
+    """Measure-job keys that make the child save its pictures as ``report_files/<name>/``."""
+    return {"gallery": {"root": settings.gallery_dir, "name": name}} if settings.gallery_dir \
+        else {}
 
 
 def _as_own_reference(result: dict) -> dict:

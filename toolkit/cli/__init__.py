@@ -26,6 +26,7 @@ COMMANDS = {
     "analyze": "analyze",
     "import-caffe": "import_caffe",
     "models": "models",
+    "report": "report",
 }
 
 

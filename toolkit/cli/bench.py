@@ -145,6 +145,9 @@ def bench_and_report(folder: Path, out: Path, settings, compare: str | None,
     def err(line: str) -> None:
         click.echo(line, err=True)
 
+    from edgecolor.bench.gallery import FILES_DIR
+
+    settings.gallery_dir = settings.gallery_dir or str(out / FILES_DIR)  # report.html pictures
     try:
         report = bench_folder(folder, settings, progress=err, warn=err, only=only)
     except BenchError as e:
@@ -167,8 +170,13 @@ def bench_and_report(folder: Path, out: Path, settings, compare: str | None,
     fired = check_rules(report, rules)
     report["gates"] = {"rules": list(fail_if), "fired": fired}
     json_path, md_path = write_report(report, out)
+    html_path = _write_html(report, out, err)
     click.echo(terminal_table(report))
-    click.echo(f"report: {json_path}  {md_path}")
+    from edgecolor.bench.flicker import flicker_table
+
+    if flicker_table(report):
+        click.echo(flicker_table(report))
+    click.echo(f"report: {json_path}  {md_path}" + (f"  {html_path}" if html_path else ""))
     failed = [r for r in report["rows"] if r["status"] != "ok"]
     if failed:
         err(f"{len(failed)} of {len(report['rows'])} artifact(s) failed (❌ rows)")
@@ -177,6 +185,19 @@ def bench_and_report(folder: Path, out: Path, settings, compare: str | None,
     if fired:
         return RULE_EXIT_CODE
     return EXIT_ARTIFACT_FAILED if failed else 0
+
+
+def _write_html(report: dict, out: Path, err) -> Path | None:
+    """report.html beside report.json -> its path; a failure is one warning line (the JSON
+    and markdown reports are already written)."""
+    from edgecolor.bench.html import write_html
+
+    try:
+        return write_html(report, out)
+    except Exception as e:  # the page is a view of report.json; it never loses the numbers
+        err(f"warning: report.html not written ({type(e).__name__}: {e}); render it later "
+            f"with `edgecolor report {out / 'report.json'} -o DIR`")
+        return None
 
 
 def make_settings(images, runs, warmup, seconds, max_seconds, threads, profile, runner, device,
@@ -206,10 +227,14 @@ def make_settings(images, runs, warmup, seconds, max_seconds, threads, profile, 
 @click.option("--sustained", type=click.FloatRange(min=1),
               help="With --on: also run one artifact this many seconds per device (the "
                    "temperature / throttling curve in the report).")
+@click.option("--video", type=click.Path(dir_okay=False, exists=True),
+              help="A clip (e.g. one `edgecolor camera --record` wrote): also measure flicker, "
+                   "the mean frame-to-frame CIEDE2000 on static regions, per artifact and for "
+                   "the FP32 reference, with and without the camera's smoothing.")
 @timing_options
 def command(artifact_dir, out_dir, images, runs, warmup, seconds, max_seconds, threads, profile,
             runner, device, reference, compare, fail_if, metrics, allow_overlap, timeout_s,
-            on, install, sustained, verbose):
+            on, install, sustained, verbose, video):
     """Benchmark every artifact in ARTIFACT_DIR (made by `edgecolor convert`).
 
     Per artifact, in its own process: load time, first inference, model-only and end-to-end
@@ -229,6 +254,7 @@ def command(artifact_dir, out_dir, images, runs, warmup, seconds, max_seconds, t
     settings = make_settings(images, runs, warmup, seconds, max_seconds, threads, profile,
                              runner, device, reference, metrics, allow_overlap, timeout_s,
                              verbose)
+    settings.video = video
     folder = Path(artifact_dir)
     if on:  # on the devices (edgecolor.devices.remote): one report for all of them
         from edgecolor.devices.remote.cli import bench_on
