@@ -71,6 +71,7 @@ class CalibrationSet:
         if method not in CALIB_METHODS:
             raise ValueError(f"unknown calibration method {method!r}; choose one of: "
                              f"{', '.join(CALIB_METHODS)}")
+        bundled = folder is None
         if folder is None:
             from edgecolor.samples import CALIB_DIR
 
@@ -113,6 +114,10 @@ class CalibrationSet:
         if not samples:
             raise ValueError(f"{folder}: none of the calibration images could be read")
         holdout_paths, holdout_samples, _ = load(held)
+        if not bundled and not _is_bundled(folder):  # the bundled set has its own warning
+            small = small_set_warning(folder, len(samples), len(holdout_samples))
+            if small:
+                _warn(small)
         digest = hashlib.sha256(
             "".join(sorted(sha256_file(p) for p in paths)).encode()).hexdigest()
         return cls(spec, folder, paths, holdout_paths, samples, holdout_samples, digest,
@@ -134,6 +139,26 @@ class CalibrationSet:
             # exact-file match for the benchmark's eval/calibration overlap check
             "image_sha256": sorted(sha256_file(p) for p in self.paths),
         }
+
+
+def _is_bundled(folder: Path) -> bool:
+    from edgecolor.samples import CALIB_DIR
+
+    try:
+        return folder.resolve() == Path(CALIB_DIR).resolve()
+    except OSError:
+        return False
+
+
+def small_set_warning(folder: str | Path, used: int, held_out: int) -> str | None:
+    """-> the warning for a calibration set under :data:`MIN_REAL_CALIB` images (None at or
+    above it): how many were used and held out, and what so few risk."""
+    if used >= MIN_REAL_CALIB:
+        return None
+    return (f"{folder}: calibrating on {used} image(s), {held_out} held out for the checks; "
+            f"fewer than {MIN_REAL_CALIB} risks int8 ranges that miss the deployment photos' "
+            "extremes (clipped, washed-out colors) and a quality check on too few held-out "
+            f"images to trust; pass --calib with >= {MIN_REAL_CALIB} deployment photos")
 
 
 def list_calibration_images(folder: str | Path) -> list[Path]:

@@ -101,7 +101,12 @@ def plan_rows(profile: DeviceProfile, formats: list[str] | None = None,
         if p not in known:
             raise ConvertRequestError(f"unknown precision {p!r}; choose one of: "
                                       f"{', '.join(sorted(known))}")
-    rows = [(f, p) for f, p in profile.artifacts
+    # rows a profile makes only on request (its ``on_request``, e.g. rpi4's slow int16x8):
+    # included when their precision is asked for by name
+    optional = [tuple(str(item).split(":", 1)) for item in profile.extra.get("on_request", [])]
+    pool = list(profile.artifacts) + [r for r in optional if precisions and r[1] in precisions
+                                      and r not in profile.artifacts]
+    rows = [(f, p) for f, p in pool
             if (not formats or f in formats) and (not precisions or p in precisions)]
     for f, p in rows:
         if p not in get_format(f).precisions:

@@ -11,6 +11,7 @@ of pre-quantized constants on 8.x). Device profiles call :func:`check_onnx` afte
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -55,7 +56,9 @@ def trt_rules(version: str) -> dict:
 
 
 def check_onnx(path: str | os.PathLike, trt_version: str) -> list[str]:
-    """ONNX file + TensorRT version -> one line per thing that would fail (empty: ready).
+    """ONNX file + TensorRT version -> one line per kind of thing that would fail (empty:
+    ready); the same failure on many nodes is one line with the count
+    (:func:`group_problems`).
 
     Raises ValueError for a file that is not a readable ONNX model or an unknown version.
     """
@@ -71,7 +74,64 @@ def check_onnx(path: str | os.PathLike, trt_version: str) -> list[str]:
                          "pass an .onnx file made by `edgecolor convert --format onnx`") from e
     if not model.graph.node:
         raise ValueError(f"{path}: not a readable ONNX model (empty graph)")
-    return check_model(model, trt_version)
+    return group_problems(check_model(model, trt_version))
+
+
+_NODE_LINE = re.compile(r"^(?P<op>[A-Za-z]+) (?P<name>'[^']*'|\"[^\"]*\"): (?P<why>.+)$")
+
+
+def group_problems(problems: list[str]) -> list[str]:
+    """Per-node lines ``"QuantizeLinear 'x': uint8 zero point (...)"`` -> one line per
+    reason that repeats: ``"uint8 zero point (...): 61 QuantizeLinear nodes, e.g. 'x'"`` (ops
+    counted apart when several share it), in order of first appearance; a reason of one node
+    and lines about the graph stay as they are.
+    """
+    groups: dict[str, list[tuple[str, str]]] = {}
+    order: list[tuple[str, str]] = []  # ("line", text) | ("group", reason)
+    for line in problems:
+        m = _NODE_LINE.match(line)
+        if not m:
+            order.append(("line", line))
+            continue
+        if m["why"] not in groups:
+            groups[m["why"]] = []
+            order.append(("group", m["why"]))
+        groups[m["why"]].append((m["op"], m["name"]))
+    out = []
+    for kind, text in order:
+        if kind == "line":
+            out.append(text)
+            continue
+        nodes = groups[text]
+        if len(nodes) == 1:
+            out.append(f"{nodes[0][0]} {nodes[0][1]}: {text}")
+            continue
+        ops: dict[str, int] = {}
+        for op, _ in nodes:
+            ops[op] = ops.get(op, 0) + 1
+        counted = " + ".join(f"{n} {op}" for op, n in ops.items())
+        out.append(f"{text}: {counted} nodes, e.g. {nodes[0][1]}")
+    return out
+
+
+def cpu_flavour_hint(path: str | os.PathLike) -> str | None:
+    """-> a line naming the TensorRT artifact when ``path`` is edgecolor's ``int8-cpu`` ONNX
+    (ONNX Runtime's CPU flavour: uint8 activations, which TensorRT refuses), else None.
+    Known by the manifest's precision, else by the file name."""
+    path = Path(path)
+    precision = None
+    try:
+        from edgecolor.manifest import load_manifest
+
+        precision = load_manifest(path, verify=False).get("precision")
+    except Exception:  # no manifest / not edgecolor's: fall back to the name
+        pass
+    if precision != "int8-cpu" and not path.name.endswith("-onnx-int8-cpu.onnx"):
+        return None
+    twin = path.name.replace("-int8-cpu.onnx", "-int8.onnx")
+    return (f"{path.name} is edgecolor's int8-cpu artifact (ONNX Runtime on CPUs, uint8 "
+            f"activations): it is not meant for TensorRT; the TensorRT one is {twin} "
+            "(`edgecolor convert --format onnx --precision int8`)")
 
 
 def check_model(model, trt_version: str) -> list[str]:
@@ -89,8 +149,8 @@ def check_model(model, trt_version: str) -> list[str]:
     problems += qdq_problems(model, types=tuple(rules["qdq_types"]))
     if not rules["qdq_constant_input"]:
         problems += [
-            f"DequantizeLinear {n.name or n.output[0]!r}: input {n.input[0]!r} is a "
-            f"pre-quantized constant; TensorRT {ver} needs float weights behind Q/DQ"
+            f"DequantizeLinear {n.name or n.output[0]!r}: pre-quantized constant input "
+            f"(TensorRT {ver} needs float weights behind Q/DQ)"
             for n in model.graph.node
             if n.op_type == "DequantizeLinear" and n.input[0] in consts
         ]

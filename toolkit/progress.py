@@ -21,6 +21,7 @@ Use it as a context manager (``update(n)`` per finished step) or wrap an iterabl
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -119,3 +120,22 @@ def track(items: Iterable[T], label: str, total: int | None = None, **kw) -> Ite
         for item in seq:
             yield item
             bar.update()
+
+
+_STEP = re.compile(r"^\[(\d+)/(\d+)\] ")
+
+
+def with_eta(emit: Callable[[str], None],
+             clock: Callable[[], float] = time.monotonic) -> Callable[[str], None]:
+    """Wrap a line printer: lines that start with ``[i/n] `` (one per finished step, as
+    ``bench`` prints them) get the rate and ETA since the wrapper was made; others pass."""
+    start = clock()
+
+    def emit_line(line: str) -> None:
+        m = _STEP.match(line)
+        if m and int(m[1]) > 0:
+            eta = rate_eta(int(m[1]), int(m[2]), clock() - start).lstrip(", ")
+            line = f"{line} ({eta})" if eta else line
+        emit(line)
+
+    return emit_line

@@ -94,10 +94,12 @@ def command(model, weights, imgsz, width, calib, calib_size, holdout, formats, c
 
     total = sum(variant_count(len(layer_names(keras_model)), max_probes=max_probes)
                 for _ in pairs)
-    with click.progressbar(length=total, label="quantizing variants", file=sys.stderr,
-                           show_pos=True) as bar:
+    from edgecolor.progress import Progress
+
+    # a bar on a terminal; off one (a log), "done/total, rate, ETA" lines every 10 s
+    with Progress(total, "quantizing variants") as bar:
         result = analyze(keras_model, spec, cs, model_name=model, formats=pairs,
-                         progress=lambda: bar.update(1), max_probes=max_probes)
+                         progress=bar.update, max_probes=max_probes)
     out = Path(out_dir)
     json_path = rep.write_json(result, out / f"{model}-sensitivity.json")
     png_path = rep.bar_chart(result, out / f"{model}-sensitivity.png")

@@ -149,7 +149,10 @@ def bench_and_report(folder: Path, out: Path, settings, compare: str | None,
 
     settings.gallery_dir = settings.gallery_dir or str(out / FILES_DIR)  # report.html pictures
     try:
-        report = bench_folder(folder, settings, progress=err, warn=err, only=only)
+        from edgecolor.progress import with_eta
+
+        # "[i/n] artifact: ..." lines get the rate and ETA (logs show how long is left)
+        report = bench_folder(folder, settings, progress=with_eta(err), warn=err, only=only)
     except BenchError as e:
         err(f"error: {e}")
         return EXIT_REFUSED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -80,16 +81,20 @@ def command(model, target, formats, precisions, calib, calib_size, calib_method,
                              runner, device, reference, metrics, allow_overlap, timeout_s,
                              verbose)
     out = Path(out_dir)
+    t0 = time.monotonic()
 
     def started(i: int, n: int, name: str) -> None:
         click.echo(f"[{i}/{n}] converting {name} ...", err=True)
 
     def finished(i: int, n: int, res) -> None:
+        from edgecolor.progress import rate_eta
+
+        eta = rate_eta(i, n, time.monotonic() - t0).lstrip(", ")
         if res.ok:
-            click.echo(f"[{i}/{n}] {res.name}: {res.size_mb:.3f} MB in {res.seconds:.1f} s",
-                       err=True)
+            click.echo(f"[{i}/{n}] {res.name}: {res.size_mb:.3f} MB in {res.seconds:.1f} s"
+                       f" ({eta})", err=True)
         else:
-            click.echo(f"[{i}/{n}] {res.name}: ❌ {res.error}", err=True)
+            click.echo(f"[{i}/{n}] {res.name}: ❌ {res.error} ({eta})", err=True)
 
     try:
         results = convert_all(

@@ -132,9 +132,40 @@ def weights_source(name: str, weights: str | Path | None, width: float | None = 
 
 def how_to_get_weights(name: str) -> str:
     """One sentence: the ways to get trained weights for ``name``."""
+    caffe = "import the published ones (`edgecolor import-caffe`), " if name == "eccv16" else ""
     return (f"train them (`edgecolor train --model {name} --images DIR --out run/ --install`), "
-            "import published ones (`edgecolor import-caffe`, eccv16) or put "
-            f"{cached_weights(name)} in the cache (${HOME_ENV}/weights), or pass --weights FILE")
+            f"{caffe}put {cached_weights(name)} in the cache (${HOME_ENV}/weights) or pass "
+            "--weights FILE")
+
+
+def random_weights_refusal(model: str, weights: str | None = None,
+                           artifact: str | Path | None = None) -> str | None:
+    """-> the one-line refusal when ``colorize`` would run random weights (zoo ``model``
+    without --weights and with no bundled/cached weights, or an artifact whose manifest says
+    ``weights_source: random``), else None. Unknown models / unreadable manifests: None (the
+    runner's own checks report them)."""
+    if artifact is not None:
+        from edgecolor.bench.marks import weights_source_of
+        from edgecolor.manifest import ManifestError, load_manifest
+
+        try:
+            manifest = load_manifest(Path(artifact), verify=False)
+        except (ManifestError, OSError, ValueError):
+            return None
+        if weights_source_of(manifest) != "random":
+            return None
+        model = manifest.get("model") or model
+        return (f"{artifact}: converted from random weights ({RANDOM_MARK}); colorize with "
+                f"trained ones: {how_to_get_weights(model)}, then re-run `edgecolor convert`; "
+                "or pass --random-weights to run it anyway")
+    try:
+        if weights_source(model, weights or "default") != "random":
+            return None
+    except ValueError:
+        return None
+    return (f"model {model} has no trained weights here (bundled or cached); "
+            f"{how_to_get_weights(model)}; or pass --random-weights to run random ones "
+            f"({RANDOM_MARK})")
 
 
 def bundled_weights(name: str, variant: str) -> Path:
