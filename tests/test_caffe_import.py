@@ -224,8 +224,8 @@ def test_onnx_translation_is_valid_onnx_and_onnxruntime_agrees(fixture_files, l_
 
 
 def test_bins_head_of_the_import_decodes_to_the_same_ab(fixture_files, imported, l_input):
+    from edgecolor.bins import annealed_mean
     from edgecolor.runtimes.keras import KerasRunner
-    from edgecolor.zoo.bins import annealed_mean
     from edgecolor.zoo.caffe import import_caffe
     from edgecolor.zoo.eccv16 import RH_SCALE
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgecolor.spec import OutputSpec
-from edgecolor.zoo import create_model, create_spec, get_model_info, list_models
-from edgecolor.zoo.bins import (
+from edgecolor.bins import (
     N_BINS,
     annealed_mean,
     compute_priors,
@@ -17,6 +15,8 @@ from edgecolor.zoo.bins import (
     soft_encode,
     soft_encoded_loss,
 )
+from edgecolor.spec import OutputSpec
+from edgecolor.zoo import create_model, create_spec, get_model_info, list_models
 
 NEW_MODELS = ("koalarization", "eccv16", "pix2pix-mobilenetv2-lab", "pix2pix-mobilenetv2-rgb",
               "pix2pix-densenet121-lab", "pix2pix-densenet121-rgb")

@@ -99,7 +99,7 @@ class OutputSpec:
             rgb = (y + 1.0) * 0.5 if self.kind == "rgb_tanh" else y
             return color.rgb_to_lab(np.clip(rgb, 0.0, 1.0))[..., 1:]
         if self.kind == "ab_bins":
-            from edgecolor.zoo.bins import annealed_mean
+            from edgecolor.bins import annealed_mean
 
             return annealed_mean(y, self.temperature)
         raise ValueError(f"unknown output kind {self.kind!r}; expected one of {OUTPUT_KINDS}")

@@ -4,7 +4,7 @@ Three ways to ship Zhang et al.'s network in int8, all from the same weights:
 
 * ``int8 in graph``: head "ab", everything int8 (the 313-way softmax outputs step by 1/256);
 * ``host decode``: head "bins", the artifact ends at the softmax and the host takes the
-  annealed mean in float (``edgecolor.zoo.bins.annealed_mean``);
+  annealed mean in float (``edgecolor.bins.annealed_mean``);
 * ``head in float``: head "ab" with the head layers (``HEAD_LAYERS``) kept in float.
 
 Each is a real artifact from the format's converter, scored on the validation split against

@@ -72,22 +72,27 @@ class _Builder:
                          f"/{scope}/Slice")
 
 
-def unet_colorizer(width: int = 8, head: str = "ab", seed: int = 0, opset: int = 17):
+def unet_colorizer(width: int = 8, head: str = "ab", seed: int = 0, opset: int = 17,
+                   normalize: bool = True, out_channels: int = 2):
     """A small PyTorch-style U-Net colorizer as an ``onnx.ModelProto``.
 
     Input ``input_l`` (N, 1, H, W) raw L 0..100, H and W multiples of 8, all three dims
     dynamic. head ``ab``: output ``ab`` (N, 2, H, W) = 110 * tanh(...), Lab units, after a
     bilinear x4 Resize; ``bins``: output ``bins`` (N, 313, H/4, W/4), a softmax over the
     ECCV16 bins. ``width``: channels of the first block (8: ~30 k parameters; 96: a few
-    million).
+    million). normalize False drops the in-graph (L - 50) / 100 (the input scaling can then
+    not be read from the graph); out_channels changes the ab head's channel count (a graph
+    that fits no contract, for tests).
     """
     from onnx import TensorProto, checker, helper
 
     b = _Builder(seed)
     c = width
-    x = b.node("Sub", ["input_l", b.const("l_cent", np.array(50.0, np.float32))],
-               "/normalize_l/Sub")
-    x = b.node("Div", [x, b.const("l_norm", np.array(100.0, np.float32))], "/normalize_l/Div")
+    x = "input_l"
+    if normalize:
+        x = b.node("Sub", [x, b.const("l_cent", np.array(50.0, np.float32))], "/normalize_l/Sub")
+        x = b.node("Div", [x, b.const("l_norm", np.array(100.0, np.float32))],
+                   "/normalize_l/Div")
     e1 = b.cbr(x, 1, c, "model1.model1")            # H
     e2 = b.cbr(b.subsample(e1, "model1/sub"), c, 2 * c, "model2.model2")  # H/2
     e3 = b.cbr(b.subsample(e2, "model2/sub"), 2 * c, 4 * c, "model3.model3")  # H/4
@@ -104,14 +109,14 @@ def unet_colorizer(width: int = 8, head: str = "ab", seed: int = 0, opset: int =
     up = b.node("Add", [up, e3], "/model8/Add")       # skip
     y = b.cbr(up, 4 * c, 2 * c, "model9.model9")
     if head == "ab":
-        y = b.conv(y, 2 * c, 2, "model_out", k=1)
+        y = b.conv(y, 2 * c, out_channels, "model_out", k=1)
         y = b.node("Resize", [y, "", b.const("upsample4_scales",
                                              np.array([1, 1, 4, 4], np.float32))],
                    "/upsample4/Resize", mode="linear",
                    coordinate_transformation_mode="pytorch_half_pixel",
                    nearest_mode="floor", cubic_coeff_a=-0.75)
         y = b.node("Tanh", [y], "/Tanh")
-        out_name, out_shape = "ab", ["batch", 2, "height", "width"]
+        out_name, out_shape = "ab", ["batch", out_channels, "height", "width"]
         b.nodes.append(helper.make_node("Mul", [y, b.const("ab_norm", np.array(
             110.0, np.float32))], [out_name], name="/unnormalize_ab/Mul"))
     elif head == "bins":

@@ -221,7 +221,7 @@ def trailing_ops(proto, output_name: str, depth: int = 3) -> list[tuple[str, flo
     return found
 
 
-def _session(proto, path: Path):
+def _session(proto, path: Path, hw: tuple[int, int]):
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -230,8 +230,9 @@ def _session(proto, path: Path):
         return ort.InferenceSession(proto.SerializeToString(), opts,
                                     providers=["CPUExecutionProvider"])
     except Exception as e:  # ORT's own exception types
-        raise SourceError(f"{path}: ONNX Runtime cannot load the graph at the fixed size "
-                          f"({str(e).splitlines()[0][:200]}); check --imgsz") from e
+        raise SourceError(f"{path}: the graph does not run at {hw[0]}x{hw[1]} (ONNX Runtime: "
+                          f"{str(e).splitlines()[0][:200]}); pass --imgsz with a size it "
+                          "accepts (e.g. a multiple of 32)") from e
 
 
 def _run(sess, feed: dict, path: Path, hw: tuple[int, int]) -> np.ndarray:
@@ -271,7 +272,7 @@ def load_onnx(path: Path, stated: Contract | None, size, default_size,
     layout = stated.layout if stated is not None else input_layout(path, first.name,
                                                                     _dims(first))
     fixed, hw, notes = fixed_shape(path, proto, layout, size, default_size)
-    sess = _session(fixed, path)
+    sess = _session(fixed, path, hw)
     feeds = {v.name: np.zeros([d.dim_value for d in v.type.tensor_type.shape.dim], np.float32)
              for v in graph_inputs(fixed)}
     y = _run(sess, feeds, path, hw)

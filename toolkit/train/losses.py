@@ -38,7 +38,7 @@ LOSS_RULES: dict[str, LossRule] = {
     "ab_tanh": LossRule("ab_over_scale", "mse", "MSE on normalized ab (ab / scale)"),
     "ab": LossRule("ab", "scaled_mse", "MSE on ab / scale (output in Lab units)"),
     "rgb_tanh": LossRule("rgb_tanh", "mae", "L1 on RGB in -1..1 (targets from the color photo)"),
-    "ab_bins": LossRule("ab", "edgecolor.zoo.bins:soft_encoded_loss_from_folder",
+    "ab_bins": LossRule("ab", "edgecolor.bins:soft_encoded_loss_from_folder",
                         "soft-encoded cross-entropy over the 313 ab bins, rebalanced by the "
                         "training photos' ab priors (targets: ab)"),
 }

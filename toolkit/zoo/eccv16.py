@@ -13,7 +13,7 @@ authors' demo: the exported graph stays the Caffe graph and its output 16x small
 
 Heads: ``head="ab"`` (default) decodes in the graph (output kind ``ab``); ``head="bins"`` stops
 at softmax(conv8_313) (output kind ``ab_bins``) and the host takes the annealed mean at
-``temperature`` (``edgecolor.zoo.bins.annealed_mean``); ``soft_encoded_loss`` trains it.
+``temperature`` (``edgecolor.bins.annealed_mean``); ``soft_encoded_loss`` trains it.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def eccv16(input_size: tuple[int, int] = (224, 224), batch_size: int | None = No
            width: float = 1.0, head: str = "ab", temperature: float = 0.38):
     """-> (keras.Model, ModelSpec). ``width`` scales every conv's channels (not the 313 bins)."""
     from edgecolor._tf import import_tf
-    from edgecolor.zoo.bins import load_bins
+    from edgecolor.bins import load_bins
 
     _, keras = import_tf()
     L = keras.layers

@@ -99,7 +99,7 @@ def colorization_blobs(net: dict, caffe_layers: list[CaffeLayer]) -> dict[str, l
     As in OpenCV's colorization sample: the Scale gets its prototxt filler value (2.606) for
     each of the 313 channels, ``class8_ab`` the bin centers as a (2, 313, 1, 1) kernel.
     """
-    from edgecolor.zoo.bins import load_bins
+    from edgecolor.bins import load_bins
 
     blobs = {layer.name: list(layer.blobs) for layer in caffe_layers if layer.blobs}
     layers = _layer_dicts(net)

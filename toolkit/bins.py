@@ -1,8 +1,10 @@
 """The 313 quantized ab bins of Zhang et al. (ECCV 2016): decoding, soft encoding, rebalancing.
 
-Host-side functions (``annealed_mean``, ``soft_encode``, ``compute_priors``) use NumPy only, so a
-device decoding an ``ab_bins`` output never needs TensorFlow; ``soft_encoded_loss`` imports it
-lazily. Units: ab in Lab units; distributions sum to 1 over the last axis (313 bins).
+Core, not zoo: any model whose contract outputs a distribution over these bins (ECCV16, a
+user's own ``bins`` head) is decoded here. Host-side functions (``annealed_mean``,
+``soft_encode``, ``compute_priors``) use NumPy only, so a device decoding an ``ab_bins`` output
+never needs TensorFlow; ``soft_encoded_loss`` imports it lazily. Units: ab in Lab units;
+distributions sum to 1 over the last axis (313 bins).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-BINS_PATH = Path(__file__).parent / "data" / "pts_in_hull.npy"
+BINS_PATH = Path(__file__).parent / "zoo" / "data" / "pts_in_hull.npy"
 N_BINS = 313
 
 
