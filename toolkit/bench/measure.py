@@ -70,6 +70,15 @@ def _one_line(err: BaseException) -> str:
 
 def _make_runner(job: dict):
     """Job -> (runner, runner name), not yet activated."""
+    if job["kind"] == "source":  # the user's own model file, under its recorded contract
+        from edgecolor.contract import Contract
+        from edgecolor.sources import load_source
+
+        ref = job["source"]
+        source = load_source(ref["path"], io=Contract.from_dict(ref["contract"]),
+                             imgsz=tuple(ref["size"]))
+        runner = source.reference(threads=job.get("threads"))
+        return runner, runner.name
     if job["kind"] == "keras":
         ref = job["keras"]
         from edgecolor._tf import import_tf

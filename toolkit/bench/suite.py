@@ -112,6 +112,24 @@ def keras_recipe(manifest: dict) -> tuple[dict | None, str]:
             "kwargs": source["kwargs"]}, ""
 
 
+def source_recipe(manifest: dict) -> tuple[dict | None, str]:
+    """Manifest of an artifact converted from the user's own model file -> (how to load that
+    source as the FP32 reference: path, contract, size; why not). None when the file is gone
+    or changed since conversion (its sha256 is in the manifest)."""
+    from edgecolor.sources import sha256_path
+
+    src = manifest["source"]
+    path = Path(src["path"])
+    if not path.exists():
+        return None, f"source {path} is not here"
+    if sha256_path(path) != src["sha256"]:
+        return None, f"source {path} changed since conversion"
+    if src["format"] != "onnx" and not _tf_available():
+        return None, "TensorFlow is not installed (the source is a Keras model)"
+    return {"path": str(path), "contract": manifest["contract"],
+            "size": list(manifest["spec"]["inputs"][0]["size"])}, ""
+
+
 def _group_key(manifest: dict) -> str:
     return json.dumps([manifest.get("model"), manifest.get("spec"), _source(manifest)],
                       sort_keys=True)
@@ -229,7 +247,12 @@ def _reference_candidates(members: list[tuple[Path, dict]],
     first = members[0][1]
     candidates: list[tuple[dict, str]] = []
     why_not = "reference disabled (--reference none)" if mode == "none" else ""
-    if mode in ("auto", "keras"):
+    if mode in ("auto", "keras") and first.get("source"):  # the user's own model file
+        recipe, why_not = source_recipe(first)
+        if recipe is not None:
+            candidates.append(({"kind": "source", "source": recipe},
+                               f"FP32 source {first['source']['name']}"))
+    elif mode in ("auto", "keras"):
         recipe, why_not = keras_recipe(first)
         if recipe is not None:
             candidates.append(({"kind": "keras", "keras": recipe},
@@ -281,12 +304,14 @@ def _measure_reference(members: list[tuple[Path, dict]], npz: str, base_job: dic
             continue
         ref.label = label + (f" ({'; '.join(failures)})" if failures else "")
         ref.npz, ref.kind, ref.per_image = npz, job["kind"], result.get("per_image") or []
-        if ref.kind == "keras":
+        if ref.kind in ("keras", "source"):
             model = members[0][1].get("model")
+            fmt = "keras" if ref.kind == "keras" else "source"
             ref.row = _row_from_result(
-                Path("keras"), {"model": model, "format": "keras", "precision": "fp32"},
+                Path(fmt), {"model": model, "format": fmt, "precision": "fp32"},
                 _as_own_reference(result), ref.per_image, ref.label)
-            ref.row["artifact"] = f"{model} (Keras FP32 reference)"
+            ref.row["artifact"] = (f"{model} (Keras FP32 reference)" if fmt == "keras" else
+                                   f"{members[0][1]['source']['name']} (FP32 source reference)")
             ref.row.pop("per_image", None)
         return ref
     if failures:

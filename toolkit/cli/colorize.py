@@ -98,7 +98,10 @@ def ready_runner(runner, label: str):
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for the colorized images (same names, same format, same size).")
-@click.option("--model", default="baseline", show_default=True, help="Zoo model name.")
+@click.option("--model", default="baseline", show_default=True,
+              help="Zoo model name, or your own model (.onnx/.keras/.h5 or SavedModel folder).")
+@click.option("--io", "io", metavar="PRESET|FILE.toml",
+              help="Contract of your own --model (see `edgecolor convert --help`).")
 @click.option("--weights", type=click.Path(dir_okay=False),
               help="Weights file (.weights.h5 or .keras); default: the bundled weights.")
 @click.option("--artifact", type=click.Path(dir_okay=False),
@@ -108,7 +111,7 @@ def ready_runner(runner, label: str):
 @click.option("--overwrite", is_flag=True, help="Replace output files that already exist.")
 @click.option("--random-weights", is_flag=True,
               help="Run a model (or artifact) without trained weights anyway (speed only).")
-def command(inputs, out_dir, model, weights, artifact, imgsz, threads, overwrite,
+def command(inputs, out_dir, model, io, weights, artifact, imgsz, threads, overwrite,
             random_weights):
     """Colorize grayscale photos: files, folders or globs.
 
@@ -138,7 +141,7 @@ def command(inputs, out_dir, model, weights, artifact, imgsz, threads, overwrite
     refusal = None if random_weights else random_weights_refusal(model, weights, artifact)
     if refusal:  # no silent random colors: say how to get trained weights
         _refuse(refusal)
-    runner = _make_runner(model, weights, artifact, imgsz, threads)
+    runner = _make_runner(model, weights, artifact, imgsz, threads, io)
     counts = {"done": 0, "skipped": 0, "failed": len(errors)}
     stopped = 0
     with click.progressbar(paths, label="colorizing", file=sys.stderr,
@@ -184,9 +187,22 @@ class _nullbar:
         return False
 
 
-def _make_runner(model, weights, artifact, imgsz, threads):
-    """-> a runner, loaded and run once (:func:`ready_runner`), or exit 2 with one line."""
+def _make_runner(model, weights, artifact, imgsz, threads, io=None):
+    """-> a runner, loaded and run once (:func:`ready_runner`), or exit 2 with one line.
+
+    ``model`` may be the user's own model file: its source runner (ONNX Runtime on the
+    graph, or Keras) with its contract (``io``, else inferred)."""
+    from edgecolor.sources import is_model_path
+
     try:
+        if not artifact and is_model_path(model):
+            from edgecolor.sources import load_source
+
+            source = load_source(model, io=io, imgsz=imgsz,
+                                 log=lambda line: click.echo(line, err=True))
+            return ready_runner(source.reference(threads=threads), str(model))
+        if io is not None:
+            raise ValueError("--io states the contract of your own --model file; drop it")
         if artifact:
             from edgecolor.runtimes import load_runner
 
