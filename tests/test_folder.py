@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import shutil
 import threading
 
 import numpy as np
 import pytest
 
-from edgecolor.folder import DONE, FAILED, SKIPPED, Progress, colorize_files
+from edgecolor.folder import DONE, FAILED, SKIPPED, colorize_files
 from edgecolor.imageio import read_image, write_image
 from edgecolor.pipeline import colorize_array
 from edgecolor.spec import InputSpec, ModelSpec, OutputSpec
@@ -101,21 +100,12 @@ def test_existing_outputs_are_kept_unless_overwrite(photos, tmp_path):
     assert read_image(out / "a.jpg").shape == (37, 53, 3)
 
 
-def test_progress_lines_off_a_terminal_and_a_bar_on_one():
-    buf = io.StringIO()
-    prog = Progress(stream=buf, every_s=0.0, tty=False)
-    for i in range(1, 5):
-        prog(i, 4)
-    lines = buf.getvalue().splitlines()
-    assert len(lines) == 4 and lines[-1].startswith("colorizing 4/4 [")
-    assert "images/s" in lines[0] and "ETA" in lines[0]
-    tty = io.StringIO()
-    bar = Progress(stream=tty, tty=True)
-    bar(1, 3)
-    bar.note("error: x.png: broken")
-    bar(3, 3)
-    text = tty.getvalue()
-    assert text.startswith("\r") and "error: x.png: broken\n" in text and text.endswith("\n")
+def test_progress_is_called_once_per_file(photos, tmp_path):
+    calls = []
+    paths = sorted(photos.iterdir())
+    colorize_files(PlaneRunner(), paths, tmp_path / "out", progress=lambda f, t: calls.append(
+        (f, t)))
+    assert calls == [(k, len(paths)) for k in range(1, len(paths) + 1)]
 
 
 def test_real_baseline_runner_matches_the_serial_path(eval_images, tmp_path):

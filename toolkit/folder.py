@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import errno
 import os
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
 
 import numpy as np
 
@@ -227,49 +225,3 @@ def colorize_files(runner, paths: Iterable[Path], out_dir: str | os.PathLike,
             report.results[i].status = NOT_TRIED
     report.seconds = time.perf_counter() - t0
     return report
-
-
-class Progress:
-    """Progress of a long run on ``stream``: a redrawn bar on a terminal, else one line every
-    ``every_s`` seconds; each shows done/total, images/s and the ETA."""
-
-    def __init__(self, label: str = "colorizing", stream: TextIO | None = None,
-                 every_s: float = 10.0, tty: bool | None = None) -> None:
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty() if tty is None else tty
-        self.every_s = every_s
-        self.t0 = time.perf_counter()
-        self._last = 0.0
-        self._drawn = False
-
-    def line(self, finished: int, total: int) -> str:
-        """e.g. ``colorizing 40/200 [#####.....] 12.5 images/s, ETA 13 s``."""
-        dt = time.perf_counter() - self.t0
-        rate = finished / dt if dt > 0 else 0.0
-        eta = (total - finished) / rate if rate > 0 else float("nan")
-        width = 24
-        fill = int(width * finished / total) if total else width
-        bar = "#" * fill + "." * (width - fill)
-        eta_text = f"{eta:.0f} s" if eta == eta else "-"
-        return f"{self.label} {finished}/{total} [{bar}] {rate:.1f} images/s, ETA {eta_text}"
-
-    def note(self, text: str) -> None:
-        """Print one message line (an error, a skip) without breaking the bar."""
-        self.stream.write(("\r\x1b[K" if self.tty and self._drawn else "") + text + "\n")
-        self.stream.flush()
-        self._last = 0.0  # redraw the bar at the next update
-
-    def __call__(self, finished: int, total: int) -> None:
-        """Report that ``finished`` of ``total`` are through."""
-        now = time.perf_counter()
-        last = finished >= total
-        if self.tty:
-            if last or now - self._last >= 0.1:
-                self.stream.write("\r" + self.line(finished, total) + ("\n" if last else ""))
-                self.stream.flush()
-                self._last, self._drawn = now, not last
-        elif last or now - self._last >= self.every_s:
-            self.stream.write(self.line(finished, total) + "\n")
-            self.stream.flush()
-            self._last = now
