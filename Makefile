@@ -34,13 +34,21 @@ demo: install
 	$(EC) benchmark -o out/benchmark
 	$(EC) colorize toolkit/data/samples/eval -o out/ --overwrite
 
-# Headless Chromium for tests/test_camera_browser.py (skipped without it): Debian's package.
+# Headless Chromium for tests/test_camera_browser.py (skipped without it): Debian's package,
+# about 480 MB to download (said before it starts; SKIP_BROWSER=1 skips it). When it cannot
+# be installed (no root, no network) the suite still runs and pytest's summary says why the
+# browser test was skipped.
+SKIP_BROWSER ?=
 .PHONY: browser-deps
 browser-deps:
 	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
 		echo "chromium: already installed"; \
+	elif [ -n "$(SKIP_BROWSER)" ]; then \
+		echo "browser-deps: SKIP_BROWSER is set; tests/test_camera_browser.py will be skipped"; \
 	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+		echo "browser-deps: apt-get install chromium for tests/test_camera_browser.py: about 480 MB to download (make test SKIP_BROWSER=1 skips it)"; \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) \
+			|| echo "browser-deps: chromium could not be installed; the suite runs without it and tests/test_camera_browser.py is skipped (see pytest's summary)"; \
 	else \
 		echo "browser-deps: chromium missing; install it as root (apt-get install chromium) to run the browser test"; \
 	fi
