@@ -40,13 +40,12 @@ def command(report_json, out_dir):
     src = Path(report_json).resolve().parent
     out = Path(out_dir) if out_dir else src
     copied = missing = 0
-    if out.resolve() != src:
-        for rel in referenced_files(report):
-            if (src / rel).is_file():
-                atomic_write_bytes(out / rel, (src / rel).read_bytes())
-                copied += 1
-            else:
-                missing += 1
+    for rel in referenced_files(report):
+        if not (src / rel).is_file():
+            missing += 1
+        elif out.resolve() != src:
+            atomic_write_bytes(out / rel, (src / rel).read_bytes())
+            copied += 1
     path = write_html(report, out)
     if missing:
         click.echo(f"warning: {missing} picture(s) named by the report are not in {src}; "
