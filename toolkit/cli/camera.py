@@ -31,7 +31,8 @@ def _parse_size(text: str | None) -> tuple[int, int] | None:
 @click.option("--artifact", type=click.Path(exists=True, dir_okay=False),
               help="Converted artifact to run (.tflite/.xml/.onnx with its manifest).")
 @click.option("--model", default="baseline", show_default=True,
-              help="Zoo model run with Keras when no --artifact is given (needs TensorFlow).")
+              help="Zoo model run with Keras when no --artifact is given (needs TensorFlow), "
+              "or your own .onnx/.keras file (its FP32 source).")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False),
               help="Weights for --model (.weights.h5/.keras); default: the bundled weights.")
 @click.option("--imgsz", type=int, help="Model input size for --model (square).")
@@ -195,6 +196,14 @@ def _make_runner(model, weights, imgsz, artifact, threads):
         from edgecolor.runtimes import load_runner
 
         return load_runner(artifact, threads=threads), Path(artifact).name
+    from edgecolor.sources import is_model_path
+
+    if is_model_path(model):  # the user's own model file, its contract inferred
+        from edgecolor.sources import load_source
+
+        source = load_source(model, imgsz=imgsz)
+        h, w = source.spec.input_size
+        return source.reference(threads=threads), f"{source.name}-source-fp32 ({w}x{h})"
     from edgecolor.runtimes.keras import KerasRunner
 
     runner = KerasRunner.from_zoo(model, weights=weights or "default", input_size=imgsz,

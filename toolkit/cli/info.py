@@ -78,6 +78,16 @@ def describe(m: dict, check: str) -> str:
                     f"({i['norm']})" for i in spec.get("inputs", []))
     out = spec.get("output", {})
     rows.append(("spec", f"{ins} -> {out.get('name')} ({out.get('kind')})"))
+    src = m.get("source")
+    if src:  # converted from the user's own model file
+        rows.append(("source", f"{src.get('name')} ({src.get('format')}"
+                     + (f", opset {src['opset']}" if src.get("opset") else "")
+                     + f") sha256 {str(src.get('sha256'))[:16]}…"))
+    if m.get("contract"):
+        from edgecolor.contract import Contract
+
+        c = Contract.from_dict(m["contract"])
+        rows.append(("contract", f"{c.describe()} ({c.source})"))
     rows += [("input", _tensor(t)) for t in m.get("inputs", [])]
     rows += [("output", _tensor(t)) for t in m.get("outputs", [])]
     c = m.get("calibration")
