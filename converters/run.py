@@ -196,7 +196,8 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
     common = {
         "model": model_name, "spec": spec.to_dict(), "weights": weights_used,
         # bundled | cache | file | random ("random weights — speed only" downstream)
-        "weights_source": weights_source(model_name, weights, kw.get("width")),
+        "weights_source": "source" if source is not None else weights_source(
+            model_name, weights, kw.get("width")),
         "model_options": kw, "target": profile.to_dict(), "versions": versions(),
         "host": host_info(),
     }
@@ -226,6 +227,9 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
             from edgecolor.quant.budget import budgeted_converter
 
             res.converter = budgeted_converter(fmt, dpsnr)
+        if source is not None and source.is_onnx and precision in fmt.calibrated:
+            res.notes.append("plain int8: the --max-dpsnr budget does not cover ONNX "
+                             "sources yet")
         _convert_one(res, fmt, model, spec, options, common, explicit)
         if res.ok:
             _quick_check(res, holdout, threads)
