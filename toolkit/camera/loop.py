@@ -329,14 +329,14 @@ class CameraLoop:
             bgr = lab_to_rgb_u8(job.l_full, job.ab, "bgr")
             t1 = time.perf_counter()
             snapshot = self.stats.snapshot()
+            sinks = list(self.sinks)
+            marked = [self.overlay and wants_overlay(s) for s in sinks]
             shown = None
-            for sink in list(self.sinks):
-                frame = bgr
-                if self.overlay and wants_overlay(sink):
-                    if shown is None:
-                        shown = draw_overlay(bgr.copy(), self.stats.overlay_lines())
-                    frame = shown
-                self._send(sink, frame, snapshot)
+            if any(marked):  # drawn on a copy only when a clean output needs the original
+                shown = draw_overlay(bgr if all(marked) else bgr.copy(),
+                                     self.stats.overlay_lines())
+            for sink, mark in zip(sinks, marked, strict=True):
+                self._send(sink, shown if mark else bgr, snapshot)
             if not self.sinks and self._had_sinks:
                 self._end("every output failed")
             if any(getattr(s, "closed", False) for s in self.sinks):
