@@ -157,3 +157,14 @@ def test_a_full_disk_stops_the_run_and_leaves_the_rest_untried(photos, tmp_path,
     assert report.count(folder.NOT_TRIED) >= len(many) - 1 - 2 * 2 * 2
     assert report.count(folder.NOT_TRIED) > 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [calls[0].name]
+
+
+def test_two_inputs_with_one_name_write_the_first(photos, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    write_image(other / "a.jpg", np.zeros((5, 6, 3), np.uint8))
+    report = colorize_files(PlaneRunner(), [photos / "a.jpg", other / "a.jpg"], tmp_path / "out",
+                            overwrite=True)
+    assert [r.status for r in report.results] == [DONE, SKIPPED]
+    assert "same name" in report.results[1].message
+    assert read_image(tmp_path / "out" / "a.jpg").shape == (37, 53, 3)

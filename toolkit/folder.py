@@ -8,7 +8,8 @@ of photos is in flight, so memory stays a few photos deep whatever the folder's 
 
 Guarantees (the same as the one-at-a-time loop): outputs keep the input's name, format,
 size and bit depth; every file is written atomically (a temp file + rename: never a
-half-written output); an existing output is skipped unless ``overwrite``; a file that fails
+half-written output); an existing output is skipped unless ``overwrite`` (and of two inputs
+with the same name, the first is written, the second skipped); a file that fails
 (unreadable, truncated, a runner error on it) is reported and the rest go on.
 """
 
@@ -180,10 +181,15 @@ def colorize_files(runner, paths: Iterable[Path], out_dir: str | os.PathLike,
             progress(finished, len(paths))
 
     todo = []
+    first_of: dict[Path, Path] = {}  # target -> the input that writes it in this run
     for i, r in enumerate(report.results):
-        if r.target.exists() and not overwrite:
+        if r.target in first_of:  # two inputs of the same name: the first one wins
+            settle(i, SKIPPED, f"skipped: {r.source}: {first_of[r.target]} of the same name "
+                   f"goes to {r.target} in this run (rename one)")
+        elif r.target.exists() and not overwrite:
             settle(i, SKIPPED, f"skipped: {r.target} exists (use --overwrite to replace it)")
         else:
+            first_of[r.target] = r.source
             todo.append(i)
     out.mkdir(parents=True, exist_ok=True)
 
