@@ -64,7 +64,12 @@ def iter_fields(data: bytes | memoryview) -> Iterator[tuple[int, int, int | memo
 
 
 def unpack_floats(value, dtype: str = "<f4") -> np.ndarray:
-    """The payload of a packed (LEN) or single fixed-width float field -> float array."""
+    """The payload of a packed (LEN) or single fixed-width float field -> float array;
+    WireError when its length is not a whole number of values."""
+    size = np.dtype(dtype).itemsize
+    if len(value) % size:
+        raise WireError(f"packed {np.dtype(dtype).name} field of {len(value)} bytes (not a "
+                        f"multiple of {size})")
     return np.frombuffer(value, dtype=dtype).copy()
 
 

@@ -224,6 +224,31 @@ def _flicker(runner, clip: str) -> dict:
         return {"error": str(e)}
 
 
+PARENT_ENV = "EDGECOLOR_PARENT_PID"
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> bool:
+    """In a measuring child: ask the kernel to SIGKILL this process when the parent that
+    started it dies (Linux ``prctl(PR_SET_PDEATHSIG)``), and exit now if it already has
+    (``$EDGECOLOR_PARENT_PID`` is no longer our parent). -> True when armed (Linux)."""
+    import signal
+
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    parent = os.environ.pop(PARENT_ENV, None)  # not inherited by our own children
+    if parent and parent.isdigit() and os.getppid() != int(parent):
+        os._exit(1)  # the parent died before the signal was armed: nobody wants the result
+    return armed
+
+
 def measure_in_subprocess(job: dict, timeout_s: float = 900.0) -> dict:
     """Run ``job`` in a fresh Python process -> its result; a crash or timeout becomes a
     failed result with a one-line reason.
@@ -233,6 +258,7 @@ def measure_in_subprocess(job: dict, timeout_s: float = 900.0) -> dict:
         job_path.write_text(json.dumps(job))
         env = dict(os.environ)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        env[PARENT_ENV] = str(os.getpid())  # the child dies with us (die_with_parent)
         cmd = [sys.executable, "-m", "edgecolor.bench.measure", str(job_path), str(result_path)]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
@@ -252,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     from edgecolor._tf import quiet_tf_env
     from edgecolor.imageio import atomic_write_bytes
 
+    die_with_parent()
     quiet_tf_env()
     job_path, result_path = (argv or sys.argv[1:])[:2]
     result = run_job(json.loads(Path(job_path).read_text()))

@@ -83,14 +83,20 @@ def load_report(path: str | Path) -> dict:
     """Read a report.json; ValueError naming the file and the fix if it is not one."""
     p = Path(path)
     try:
-        data = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"{p}: cannot read a report ({e}); pass a report.json written by "
+        data = json.loads(p.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        why = "binary, not JSON text" if isinstance(e, UnicodeDecodeError) else \
+            (str(e).splitlines() or [type(e).__name__])[0][:120]
+        raise ValueError(f"{p}: cannot read a report ({why}); pass a report.json written by "
                          "`edgecolor bench`") from e
     if not isinstance(data, dict) or not str(data.get("schema", "")).startswith(
             "edgecolor.bench/"):
         raise ValueError(f"{p}: not an edgecolor bench report (no 'schema'); pass a "
                          "report.json written by `edgecolor bench`")
+    rows = data.get("rows")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ValueError(f"{p}: key 'rows' is not a list of rows; pass a report.json "
+                         "written by `edgecolor bench`")
     return data
 
 

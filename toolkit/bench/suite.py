@@ -15,7 +15,7 @@ from edgecolor.bench import quality
 from edgecolor.bench.context import host_context
 from edgecolor.bench.marks import RANDOM_MARK, weights_source_of
 from edgecolor.bench.measure import measure_in_subprocess
-from edgecolor.manifest import ManifestError, find_artifacts, load_manifest
+from edgecolor.manifest import ManifestError, find_artifacts, load_manifest, orphan_manifests
 
 SCHEMA = "edgecolor.bench/1"
 # eval photos with less mean chroma (Lab units) are gray: no color to score a colorization by
@@ -95,6 +95,9 @@ def keras_recipe(manifest: dict) -> tuple[dict | None, str]:
         return None, "TensorFlow is not installed"
     source = _source(manifest)
     weights = source["weights"]
+    if not isinstance(manifest.get("model"), str) or not isinstance(source["kwargs"], dict) \
+            or not isinstance(weights, str | None):
+        return None, "the manifest does not say which model and weights (re-run convert)"
     if weights in (None, "", "none", "random", "random-init"):
         return None, "the converted model had random weights (not reproducible)"
     if weights == "default":
@@ -398,9 +401,14 @@ def bench_folder(folder: str | Path, settings: BenchSettings,
     if not folder.is_dir():
         raise BenchError(f"{folder}: no such folder (pass the folder `edgecolor convert` wrote)")
     artifacts = [a for a in find_artifacts(folder) if only is None or a.name in only]
+    # a manifest whose model file is gone: a missing artifact (its own ❌ row), not a
+    # missing manifest
+    orphans = [a for a in orphan_manifests(folder) if only is None or a.name in only]
     if not artifacts:
+        gone = f" ({len(orphans)} manifest(s) whose model file is missing, e.g. " \
+            f"{orphans[0].name})" if orphans else ""
         raise BenchError(f"{folder}: no artifacts (model files with a .json manifest beside "
-                         "them); make some with `edgecolor convert ... -o FOLDER`")
+                         f"them){gone}; make some with `edgecolor convert ... -o FOLDER`")
     manifests: dict[str, dict | None] = {}
     manifest_errors: dict[str, str] = {}
     for a in artifacts:
@@ -480,7 +488,11 @@ def bench_folder(folder: str | Path, settings: BenchSettings,
                    "overlap": [o.__dict__ for o in overlaps],
                    "overlap_kept": bool(overlaps) and settings.allow_overlap},
         "references": references,
-        "rows": [rows[a.name] for a in artifacts],
+        "rows": [rows[a.name] for a in artifacts] + [
+            {"artifact": a.name, "status": "failed",
+             "error": f"{a}: artifact file missing (its manifest {a.with_suffix('.json').name} "
+                      "is here); re-run `edgecolor convert` or remove the manifest"}
+            for a in orphans],
         "alternatives": alt_rows,
         **({"gallery": {"photos": photos}} if photos is not None else {}),
     }

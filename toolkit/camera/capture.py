@@ -20,9 +20,14 @@ import numpy as np
 
 from edgecolor.camera.sources import Source, SourceError, open_source
 
-# failed reads in a row that mean "end of file" (a corrupt frame fails one read, then the
-# next frame reads again)
+# Files: a corrupt frame fails one read (its packet is consumed), the next frame reads again.
+# A failed read is the end of the file only once every frame the container declares was
+# tried (then FILE_END_FAILURES more in a row, for containers whose count is an estimate);
+# a file that declares no count (a killed recording) ends after FILE_UNKNOWN_END_FAILURES
+# failed reads in a row. So a run of corrupt frames is skipped, counted, and the good
+# frames after it are still colorized.
 FILE_END_FAILURES = 8
+FILE_UNKNOWN_END_FAILURES = 256
 # failed reads in a row after which a live source is treated as lost and reopened
 LIVE_LOST_FAILURES = 3
 
@@ -139,8 +144,25 @@ class FrameGrabber:
                 self._ended.set()
                 self._cond.notify_all()
 
+    def _declared_frames(self) -> int | None:
+        count = getattr(self.reader, "frame_count", None)
+        try:
+            return count() if callable(count) else None
+        except Exception:  # a backend that cannot tell
+            return None
+
+    def _file_ended(self, failures: int, attempts: int, declared: int | None) -> bool:
+        """Files: True when ``failures`` failed reads in a row mean the end, not damage."""
+        if declared is None:
+            return failures >= FILE_UNKNOWN_END_FAILURES
+        if attempts < declared:  # frames the container declares are still to come
+            return failures >= declared - (attempts - failures) + FILE_END_FAILURES
+        return failures >= FILE_END_FAILURES
+
     def _capture(self) -> None:
         failures = 0
+        attempts = 0  # reads of this file so far (ok or not): packets consumed
+        declared = None if self.source.live else self._declared_frames()
         last_frame_t = time.perf_counter()
         while not self._stop.is_set():
             if not self.source.live and not failures and not self._wait_wanted():
@@ -150,6 +172,7 @@ class FrameGrabber:
             except cv2.error:  # a backend that throws on a bad packet: a failed read
                 ok, raw = False, None
             t = time.perf_counter()
+            attempts += 1
             if not ok:
                 failures += 1
                 if self.source.live:
@@ -158,9 +181,12 @@ class FrameGrabber:
                             return
                         failures = 0
                     continue
-                if failures >= FILE_END_FAILURES:
+                if self._file_ended(failures, attempts, declared):
+                    if declared is not None and attempts - failures < declared:
+                        # reads failed before the declared end: damaged frames at the tail
+                        self.corrupt += min(failures, declared - (attempts - failures))
                     if self.loop and self.frames > 0 and self._reopen():
-                        failures = 0
+                        failures = attempts = 0
                         continue
                     self.end_reason = "end of file"
                     return

@@ -23,6 +23,10 @@ JPEG_QUALITY = 90
 # live sources: frames held back to measure the real frame rate before the file is opened
 MEASURE_FRAMES = 12
 DEFAULT_FPS = 15.0
+# OpenCV's writers never report a failed write (a full disk leaves a broken file and a
+# "recorded N frames"): the free space is checked after every frame instead, and the
+# recording stops, removed, while at least this much (and one raw frame) is left
+MIN_FREE_BYTES = 256 << 10
 
 
 class RecordError(ValueError):
@@ -60,6 +64,7 @@ class Recorder:
         self.mp4 = self.path.suffix.lower() == ".mp4"
         self.avi_path = self.path.with_name(self.path.name + ".part.avi") if self.mp4 else self.path
         self.frames = 0
+        self.error: str | None = None  # set when the recording failed (and was removed)
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
 
@@ -96,8 +101,33 @@ class Recorder:
             self._open(size)
         elif size != self._size:
             bgr = cv2.resize(bgr, self._size, interpolation=cv2.INTER_AREA)
+        self._check_space(size)
         self._writer.write(np.ascontiguousarray(bgr))
         self.frames += 1
+
+    def _check_space(self, size: tuple[int, int]) -> None:
+        """RecordError (and nothing left on disk) when the disk has no room for the next
+        frame: a full disk is reported, never written into a broken file."""
+        try:
+            st = os.statvfs(self.avi_path.parent if str(self.avi_path.parent) else ".")
+        except (OSError, AttributeError):  # no statvfs (Windows): nothing to check with
+            return
+        free = st.f_bavail * st.f_frsize
+        if free >= MIN_FREE_BYTES + size[0] * size[1] * 3:
+            return
+        self.fail(f"--record {self.path}: disk full (ENOSPC, {free >> 10} KiB left) after "
+                  f"{self.frames} frames; the partial recording was removed — free space on "
+                  f"{self.path.parent if str(self.path.parent) else '.'} or record elsewhere")
+
+    def fail(self, message: str) -> None:
+        """Stop recording, remove the partial file, raise RecordError(message)."""
+        self.error = message
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+        self._pending = []
+        self.avi_path.unlink(missing_ok=True)
+        raise RecordError(message)
 
     def send(self, bgr: np.ndarray, stats: dict) -> None:
         """Loop output: same as :meth:`write` (stats are not stored)."""
@@ -105,6 +135,8 @@ class Recorder:
 
     def close(self) -> Path | None:
         """Finalize (write the AVI index; MP4: convert) -> the recording's path, None if empty."""
+        if self.error is not None:
+            return None
         if self._pending:
             self._flush_pending()
         if self._writer is None:
@@ -112,7 +144,11 @@ class Recorder:
         self._writer.release()
         self._writer = None
         if self.mp4:
-            _avi_to_mp4(self.avi_path, self.path, self.fps or DEFAULT_FPS)
+            try:
+                _avi_to_mp4(self.avi_path, self.path, self.fps or DEFAULT_FPS)
+            except RecordError as e:
+                self.error = str(e)
+                raise
             self.avi_path.unlink(missing_ok=True)
         return self.path
 
@@ -120,9 +156,10 @@ class Recorder:
 def _avi_to_mp4(src: Path, dst: Path, fps: float) -> None:
     """Re-encode the finished MJPEG AVI to MPEG-4 in MP4 via a temp file + rename."""
     cap = cv2.VideoCapture(str(src))
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".mp4", dir=dst.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".edgecolor-rec.", suffix=".mp4", dir=dst.parent)
     os.close(fd)
     writer = None
+    frames = 0
     try:
         while True:
             ok, frame = cap.read()
@@ -135,9 +172,18 @@ def _avi_to_mp4(src: Path, dst: Path, fps: float) -> None:
                     raise RecordError(f"--record {dst}: this OpenCV cannot write MP4; "
                                       f"the recording is kept as {src} (use .avi)")
             writer.write(frame)
+            frames += 1
         if writer is not None:
             writer.release()
             writer = None
+            check = cv2.VideoCapture(tmp)
+            played = 0
+            while check.grab():
+                played += 1
+            check.release()
+            if played < frames:  # the writer never says a write failed (a full disk)
+                raise RecordError(f"--record {dst}: the MP4 holds {played} of {frames} frames "
+                                  f"(disk full?); the recording is kept as {src}")
             os.replace(tmp, dst)
     finally:
         cap.release()

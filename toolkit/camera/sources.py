@@ -194,6 +194,12 @@ class CvReader:
             return True, frame
         return self.cap.read()
 
+    def frame_count(self) -> int | None:
+        """Frames the file's container declares (its index), or None when it does not say
+        (a killed recording has no index; cameras and streams have no count)."""
+        value = self.cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        return int(value) if value and value > 0 else None
+
     def fps(self) -> float | None:
         """The container's / camera's frame rate, or None."""
         value = self.cap.get(cv2.CAP_PROP_FPS)

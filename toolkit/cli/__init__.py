@@ -6,6 +6,7 @@ never import TensorFlow.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import importlib.util
 import sys
@@ -82,4 +83,31 @@ def main() -> None:
     from edgecolor._tf import quiet_tf_env
 
     quiet_tf_env()
-    sys.exit(cli.main(standalone_mode=True))
+    _exit_cleanly_on_sigterm()
+    try:
+        sys.exit(cli.main(standalone_mode=True))
+    except MemoryError:
+        click.echo("error: out of memory (an input too large for this machine? lower its "
+                   "resolution or --imgsz)", err=True)
+        sys.exit(1)
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        click.echo(f"error: {where}cannot write ({e.strerror}); free space or choose another "
+                   "output folder (nothing half-written is left)", err=True)
+        sys.exit(1)
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """SIGTERM raises SystemExit(143) in the main thread, so ``finally`` blocks and context
+    managers run: temporary work folders (a budgeted int8 search, a bench reference) are
+    removed and partial files never stay (atomic writes clean their temp file)."""
+    import signal
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM: the default
+        raise SystemExit(128 + signum)
+
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, handler)

@@ -172,7 +172,12 @@ def bench_and_report(folder: Path, out: Path, settings, compare: str | None,
         add_comparison(report, old)
     fired = check_rules(report, rules)
     report["gates"] = {"rules": list(fail_if), "fired": fired}
-    json_path, md_path = write_report(report, out)
+    try:
+        json_path, md_path = write_report(report, out)
+    except OSError as e:  # a full disk / read-only folder: one line, nothing half-written
+        err(f"error: {Path(getattr(e, 'filename', None) or out)}: cannot write the report "
+            f"({e.strerror or type(e).__name__}); free space or pass another -o folder")
+        return EXIT_ARTIFACT_FAILED
     html_path = _write_html(report, out, err)
     click.echo(terminal_table(report))
     from edgecolor.bench.flicker import flicker_table

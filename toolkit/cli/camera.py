@@ -138,6 +138,7 @@ def command(artifact, model, weights, imgsz, source_text, capture_size, loop_fil
     fps_in = source_fps(reader)
 
     sinks = []
+    recorder = None
     try:
         runner, artifact_name = _make_runner(model, weights, imgsz, artifact, threads)
         if serve:
@@ -171,6 +172,10 @@ def command(artifact, model, weights, imgsz, source_text, capture_size, loop_fil
                       log_every_s=0.0 if bench_frames else stats_every, stop_event=stop)
     with _stop_on_signals(stop):
         result = loop.run()
+    if grabber.corrupt:  # skipped, counted, reported: the stream went on after them
+        click.echo(f"skipped {grabber.corrupt} undecodable frame(s) of {source.text}", err=True)
+    if recorder is not None and recorder.error:  # a full disk: no broken file is left
+        _fail(recorder.error, 1)
 
     size = "{}x{}".format(*grabber.last_size) if grabber.last_size else None
     row = benchmark_row(result, artifact_name, source.text if source.kind != "gstreamer"

@@ -13,6 +13,12 @@ import click
 TOLERANCE = 0.05
 
 
+class Refused(click.ClickException):
+    """A request refused before anything is written: one line, exit 2."""
+
+    exit_code = 2
+
+
 @click.command("import-caffe")
 @click.argument("prototxt", type=click.Path(dir_okay=False))
 @click.argument("caffemodel", type=click.Path(dir_okay=False))
@@ -52,21 +58,27 @@ def command(prototxt, caffemodel, out_path, head, verify, overwrite, install):
 
     out = Path(out_path)
     if out.suffix != ".keras":
-        raise click.ClickException(f"{out}: output must end in .keras (e.g. eccv16.keras)")
+        raise Refused(f"{out}: output must end in .keras (e.g. eccv16.keras)")
     if out.exists() and not overwrite:
-        raise click.ClickException(f"{out} exists (use --overwrite to replace it)")
+        raise Refused(f"{out} exists (use --overwrite to replace it)")
+    for given, what in ((prototxt, "prototxt"), (caffemodel, "caffemodel")):
+        if not Path(given).is_file():
+            raise Refused(f"{given}: no such file (check the .{what} path)")
     try:
         model, spec, report = import_caffe(prototxt, caffemodel, head="ab")
     except (CaffeImportError, PrototxtError, CaffeFormatError) as e:
-        raise click.ClickException(str(e).splitlines()[0]) from e
+        raise Refused(str(e).splitlines()[0]) from e
+    except MemoryError as e:
+        raise Refused(f"{caffemodel}: its blobs do not fit in memory; pass the .caffemodel "
+                      "of this prototxt") from e
     diff = _verify(model, spec, prototxt, caffemodel) if verify else None
     if diff is not None and diff > TOLERANCE:
-        raise click.ClickException(
+        raise Refused(
             f"{caffemodel}: Keras and OpenCV DNN differ by {diff:.2e} ab (> {TOLERANCE:g}); "
             "nothing written — report this with the files' sha256")
     width = model.get_layer("bw_conv1_1").filters / 64
     if install and width != 1:
-        raise click.ClickException(
+        raise Refused(
             f"{caffemodel}: --install takes the full-width network only (this one is "
             f"width {width:g}); use it with --weights {out}")
     ab_model = model
@@ -134,5 +146,5 @@ def _install(model, prototxt, caffemodel, diff: float | None) -> Path:
     try:
         return install_model(model, card)[0]
     except InstallError as e:
-        raise click.ClickException(str(e)) from e
+        raise Refused(str(e)) from e
 

@@ -50,7 +50,12 @@ def command(artifacts, as_json):
             if check.startswith("❌"):
                 click.echo(f"error: {check[2:]}", err=True)
         else:
-            click.echo(describe(data, check))
+            try:
+                click.echo(describe(data, check))
+            except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+                click.echo(f"error: {path.with_suffix('.json')}: a field has the wrong shape "
+                           f"({type(e).__name__}: {e}); re-run `edgecolor convert`", err=True)
+                status = max(status, 2)
     if as_json and documents:  # one parseable document: a list for several files
         click.echo(json.dumps(documents if len(artifacts) > 1 else documents[0], indent=2,
                               sort_keys=True))

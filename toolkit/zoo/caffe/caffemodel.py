@@ -9,6 +9,7 @@ dim = 1 packed int64).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,10 @@ from edgecolor import protowire as wire
 V1_TYPES = {4: "Convolution", 39: "Deconvolution", 18: "ReLU", 20: "Softmax", 36: "Silence",
             14: "InnerProduct", 17: "Pooling", 3: "Concat", 6: "Dropout", 25: "Eltwise",
             5: "Data", 23: "TanH", 19: "Sigmoid", 22: "Split"}
+
+
+MAX_BYTES = 4 << 30  # the official ECCV16 release is 129 MB
+MAX_DIM = 1 << 31
 
 
 class CaffeFormatError(ValueError):
@@ -54,7 +59,9 @@ def _read_blob(data) -> np.ndarray:
     values = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     if not dims and any(legacy.values()):
         dims = [legacy[1], legacy[2], legacy[3], legacy[4]]
-    if dims and int(np.prod(dims)) == values.size:
+    if any(d < 0 or d > MAX_DIM for d in dims):  # varints are unsigned: -1 is 2**64 - 1
+        raise wire.WireError(f"blob shape {dims[:8]} has a dim outside 0..{MAX_DIM}")
+    if dims and math.prod(dims) == values.size:  # exact (no int64 overflow)
         return values.reshape(dims)
     return values
 
@@ -88,6 +95,9 @@ def read_caffemodel(path: str | os.PathLike) -> list[CaffeLayer]:
     p = Path(path)
     if not p.is_file():
         raise CaffeFormatError(f"{p}: no such file (check the .caffemodel path)")
+    if p.stat().st_size > MAX_BYTES:
+        raise CaffeFormatError(f"{p}: {p.stat().st_size >> 30} GiB is larger than any Caffe "
+                               "colorization model; pass the .caffemodel weights file")
     try:
         layers = parse_caffemodel(p.read_bytes())
     except (wire.WireError, UnicodeDecodeError) as e:

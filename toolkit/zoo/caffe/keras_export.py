@@ -8,7 +8,7 @@ from pathlib import Path
 
 from edgecolor.zoo.caffe.caffemodel import read_caffemodel
 from edgecolor.zoo.caffe.mapping import CaffeImportError, eccv16_config, set_eccv16_weights
-from edgecolor.zoo.caffe.prototxt import read_prototxt
+from edgecolor.zoo.caffe.prototxt import PrototxtError, read_prototxt
 
 
 def import_caffe(prototxt: str | os.PathLike, caffemodel: str | os.PathLike,
@@ -23,7 +23,14 @@ def import_caffe(prototxt: str | os.PathLike, caffemodel: str | os.PathLike,
     from edgecolor.zoo.eccv16 import eccv16, switch_head
 
     net = read_prototxt(prototxt)
-    cfg = eccv16_config(net, str(prototxt))
+    try:
+        cfg = eccv16_config(net, str(prototxt))
+    except (CaffeImportError, PrototxtError):
+        raise
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as e:
+        # a field of the wrong kind (a word where a number goes, a value where a block goes)
+        raise CaffeImportError(f"{prototxt}: a layer field has the wrong type "
+                               f"({type(e).__name__}: {e}); fix the prototxt") from e
     layers = read_caffemodel(caffemodel)
     model, spec = eccv16(input_size=cfg.input_size, batch_size=batch_size, width=cfg.width,
                          head="ab")

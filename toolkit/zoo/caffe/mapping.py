@@ -87,7 +87,7 @@ def eccv16_config(net: dict, source: str = "<prototxt>") -> Eccv16Config:
                         ("class8_ab", "Convolution")):
         if first(layers.get(name, {}), "type") != ltype:
             fail(f"no {ltype} layer {name!r}")
-    shape = input_shape(net)
+    shape = input_shape(net, source)
     if not shape or len(shape) != 4 or shape[1] != 1:
         fail(f"input shape {shape} is not (1, 1, H, W)")
     return Eccv16Config(width=width, input_size=(int(shape[2]), int(shape[3])))

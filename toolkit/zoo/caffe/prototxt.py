@@ -16,6 +16,9 @@ _TOKEN = re.compile(
     r"""|(?P<punct>[{}:<>;,\[\]])|(?P<word>[^\s{}:<>;,\#\[\]"']+)"""
 )
 _CLOSE = {"{": "}", "<": ">"}
+MAX_DEPTH = 64  # blocks inside blocks; a real net nests 3-4 deep
+MAX_BYTES = 64 << 20
+MAX_DIM = 16384  # an input side (pixels) larger than this is not a photo model's
 
 
 class PrototxtError(ValueError):
@@ -39,7 +42,10 @@ def _tokens(text: str, source: str) -> list[tuple[str, str, int]]:
 def _scalar(kind: str, tok: str):
     if kind == "str":
         body = tok[1:-1]
-        return body.encode("latin-1", "backslashreplace").decode("unicode_escape")
+        try:
+            return body.encode("latin-1", "backslashreplace").decode("unicode_escape")
+        except UnicodeDecodeError as e:
+            raise ValueError(f"bad escape in string {tok[:40]!r} ({e.reason})") from e
     try:
         return int(tok, 0)
     except ValueError:
@@ -55,8 +61,17 @@ def parse_prototxt(text: str, source: str = "<prototxt>") -> dict:
     toks = _tokens(text, source)
     pos = 0
 
-    def message(close: str | None) -> dict:
+    def scalar(kind: str, tok: str, line: int):
+        try:
+            return _scalar(kind, tok)
+        except ValueError as e:
+            raise PrototxtError(f"{source}:{line}: {e}; fix the string") from e
+
+    def message(close: str | None, depth: int = 0) -> dict:
         nonlocal pos
+        if depth > MAX_DEPTH:
+            raise PrototxtError(f"{source}:{toks[pos - 1][2]}: blocks nested more than "
+                                f"{MAX_DEPTH} deep; not a Caffe net definition")
         msg: dict = {}
         while True:
             if pos >= len(toks):
@@ -78,21 +93,28 @@ def parse_prototxt(text: str, source: str = "<prototxt>") -> dict:
             kind, tok, line = toks[pos]
             if tok in _CLOSE:
                 pos += 1
-                value = message(_CLOSE[tok])
+                value = message(_CLOSE[tok], depth + 1)
                 msg.setdefault(name, []).append(value)
             elif tok == "[":  # short list form: dim: [1, 2, 3]
                 pos += 1
-                while toks[pos][1] != "]":
-                    if toks[pos][1] != ",":
-                        msg.setdefault(name, []).append(_scalar(toks[pos][0], toks[pos][1]))
+                while pos < len(toks) and toks[pos][1] != "]":
+                    k2, t2, l2 = toks[pos]
+                    if t2 != ",":
+                        if k2 not in ("word", "str"):
+                            raise PrototxtError(f"{source}:{l2}: field {name!r}: unexpected "
+                                                f"{t2!r} inside [...]")
+                        msg.setdefault(name, []).append(scalar(k2, t2, l2))
                     pos += 1
+                if pos >= len(toks):
+                    raise PrototxtError(f"{source}:{line}: field {name!r}: list never closed "
+                                        "(missing ']')")
                 pos += 1
             elif kind in ("word", "str"):
-                value = _scalar(kind, tok)
+                value = scalar(kind, tok, line)
                 pos += 1
                 # adjacent string literals concatenate
                 while kind == "str" and pos < len(toks) and toks[pos][0] == "str":
-                    value += _scalar("str", toks[pos][1])
+                    value += scalar("str", toks[pos][1], toks[pos][2])
                     pos += 1
                 msg.setdefault(name, []).append(value)
             else:
@@ -108,6 +130,9 @@ def read_prototxt(path: str | os.PathLike) -> dict:
     p = Path(path)
     if not p.is_file():
         raise PrototxtError(f"{p}: no such file (check the .prototxt path)")
+    if p.stat().st_size > MAX_BYTES:
+        raise PrototxtError(f"{p}: {p.stat().st_size >> 20} MiB is no net definition (is it "
+                            "the .caffemodel? pass the deploy .prototxt first)")
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
@@ -127,16 +152,41 @@ def net_layers(net: dict) -> list[dict]:
     return net.get("layer") or net.get("layers") or []
 
 
-def input_shape(net: dict) -> tuple[int, ...] | None:
-    """The network input's shape (N, C, H, W) from an Input layer or the legacy fields."""
+def _dims(values, source: str) -> tuple[int, ...]:
+    dims = []
+    for d in values:
+        if isinstance(d, bool) or not isinstance(d, int):
+            raise PrototxtError(f"{source}: input dim {d!r} is not an integer; fix the "
+                                "input shape")
+        if d < 1 or d > MAX_DIM:
+            raise PrototxtError(f"{source}: input dim {d} is outside 1..{MAX_DIM}; fix the "
+                                "input shape (e.g. dim: 1 dim: 1 dim: 224 dim: 224)")
+        dims.append(d)
+    return tuple(dims)
+
+
+def _message(value, what: str, source: str) -> dict:
+    if not isinstance(value, dict):
+        raise PrototxtError(f"{source}: {what} is {value!r}, expected a {{ ... }} block")
+    return value
+
+
+def input_shape(net: dict, source: str = "<prototxt>") -> tuple[int, ...] | None:
+    """The network input's shape (N, C, H, W) from an Input layer or the legacy fields.
+
+    PrototxtError (naming ``source``) for a dim that is not an integer in 1..MAX_DIM.
+    """
     for layer in net_layers(net):
+        layer = _message(layer, "a layer", source)
         if first(layer, "type") == "Input":
-            shape = first(first(layer, "input_param", {}), "shape", {})
+            param = _message(first(layer, "input_param", {}), "input_param", source)
+            shape = _message(first(param, "shape", {}), "input_param.shape", source)
             dims = shape.get("dim", [])
             if dims:
-                return tuple(int(d) for d in dims)
+                return _dims(dims, source)
     if net.get("input_shape"):
-        return tuple(int(d) for d in net["input_shape"][0].get("dim", []))
+        shape = _message(net["input_shape"][0], "input_shape", source)
+        return _dims(shape.get("dim", []), source)
     if net.get("input_dim"):
-        return tuple(int(d) for d in net["input_dim"][:4])
+        return _dims(net["input_dim"][:4], source)
     return None
