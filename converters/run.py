@@ -129,6 +129,7 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
                 on_start: Callable[[int, int, str], None] | None = None,
                 on_done: Callable[[int, int, ArtifactResult], None] | None = None,
                 max_dpsnr: float | None = None, budget: bool | None = None,
+                min_psnr_fp32: float | None = None, max_de: float | None = None,
                 model_kw: dict | None = None, io=None,
                 log: Callable[[str], None] | None = None) -> list[ArtifactResult]:
     """Convert ``model_name`` to every artifact of ``target`` (filtered) -> one result per row.
@@ -221,12 +222,12 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
         options = ConvertOptions(calib=cs if precision in fmt.calibrated else None,
                                  calib_method=method, threads=threads,
                                  **({"opset": opset} if opset else {}))
-        dpsnr = None if source is not None and source.is_onnx else _budget_for(
-            res.precision, max_dpsnr, budget, profile, weights_used)
-        if dpsnr is not None:  # int8 within a PSNR budget (edgecolor.quant.budget)
+        bounds = None if source is not None and source.is_onnx else _budget_for(
+            res.precision, max_dpsnr, budget, profile, weights_used, min_psnr_fp32, max_de)
+        if bounds is not None:  # int8 within a fidelity budget (edgecolor.quant.budget)
             from edgecolor.quant.budget import budgeted_converter
 
-            res.converter = budgeted_converter(fmt, dpsnr)
+            res.converter = budgeted_converter(fmt, budget=bounds)
         if source is not None and source.is_onnx and precision in fmt.calibrated:
             res.notes.append("plain int8: the --max-dpsnr budget does not cover ONNX "
                              "sources yet")
@@ -242,20 +243,27 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
 
 
 def _budget_for(precision: str, max_dpsnr: float | None, budget: bool | None,
-                profile: DeviceProfile, weights_used: str) -> float | None:
-    """The PSNR budget (dB) an artifact is converted to, or None for a plain conversion.
+                profile: DeviceProfile, weights_used: str, min_psnr_fp32: float | None = None,
+                max_de: float | None = None):
+    """The fidelity budget (``edgecolor.quant.budget.Budget``) an artifact is converted to,
+    or None for a plain conversion.
 
-    budget True: ``max_dpsnr`` (else the profile's) for int8 rows; False: never; None
-    (default): the profile's ``max_dpsnr`` for int8 rows of trained models (random-init
-    weights have no quality to keep).
+    budget True or any bound given: for int8 rows, ``max_dpsnr`` and ``min_psnr_fp32`` (dB;
+    each else the profile's) and ``max_de`` (CIEDE2000, only when given); False: never;
+    None (default): the profile's bounds for int8 rows of trained models (random-init weights
+    have no quality to keep).
     """
-    from edgecolor.quant.budget import BUDGETED
+    from edgecolor.quant.budget import BUDGETED, Budget
 
     if precision not in BUDGETED or budget is False:
         return None
-    if budget or max_dpsnr is not None:
-        return max_dpsnr if max_dpsnr is not None else profile.max_dpsnr
-    return profile.max_dpsnr if weights_used != "random-init" else None
+    given = budget or any(v is not None for v in (max_dpsnr, min_psnr_fp32, max_de))
+    if not given and weights_used == "random-init":
+        return None
+    return Budget(max_dpsnr=max_dpsnr if max_dpsnr is not None else profile.max_dpsnr,
+                  min_psnr_fp32=(min_psnr_fp32 if min_psnr_fp32 is not None
+                                 else profile.min_psnr_fp32),
+                  max_de=max_de)
 
 
 def _request(model_name, target, formats, precisions, calib_method):

@@ -2,7 +2,8 @@
 
 A profile names the CPU architecture, the runtimes in preference order, the artifacts to
 produce (``format:precision``), default threads, working input size, the PSNR-loss budget
-``max_dpsnr`` (dB vs FP32), TensorRT/JetPack versions for Jetsons, and notes.
+``max_dpsnr`` (dB vs FP32), the fidelity floor ``min_psnr_fp32`` (dB of an int8 colorization
+vs the FP32 one), TensorRT/JetPack versions for Jetsons, and notes.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class DeviceProfile:
     threads: int = 0  # 0 = all cores of the machine that runs the artifact
     input_size: int = 0  # 0 = the model's own size
     max_dpsnr: float = 0.3
+    min_psnr_fp32: float = 40.0  # dB: an int8 colorization vs the FP32 model's (budget floor)
     trt_version: str | None = None
     jetpack: str | None = None
     onnx_opset: int | None = None  # highest ONNX opset the device's parser takes (TensorRT 8.2: 13)
@@ -47,12 +49,14 @@ class DeviceProfile:
         return {"name": self.name, "arch": self.arch, "cpu": self.cpu,
                 "runtimes": list(self.runtimes), "threads": self.threads,
                 "input_size": self.input_size, "max_dpsnr": self.max_dpsnr,
+                "min_psnr_fp32": self.min_psnr_fp32,
                 "trt_version": self.trt_version, "jetpack": self.jetpack,
                 "onnx_opset": self.onnx_opset}
 
 
 _KNOWN = {"name", "description", "arch", "cpu", "runtimes", "artifacts", "threads",
-          "input_size", "max_dpsnr", "trt_version", "jetpack", "onnx_opset", "notes"}
+          "input_size", "max_dpsnr", "min_psnr_fp32", "trt_version", "jetpack", "onnx_opset",
+          "notes"}
 
 
 def _parse(path: Path) -> DeviceProfile:
@@ -74,6 +78,7 @@ def _parse(path: Path) -> DeviceProfile:
         cpu=d.get("cpu", ""), runtimes=tuple(d["runtimes"]), artifacts=tuple(rows),
         threads=int(d.get("threads", 0)), input_size=int(d.get("input_size", 0)),
         max_dpsnr=float(d.get("max_dpsnr", 0.3)),
+        min_psnr_fp32=float(d.get("min_psnr_fp32", 40.0)),
         trt_version=str(d["trt_version"]) if "trt_version" in d else None,
         jetpack=str(d["jetpack"]) if "jetpack" in d else None,
         onnx_opset=int(d["onnx_opset"]) if "onnx_opset" in d else None,

@@ -1,23 +1,37 @@
-"""Budgeted int8 conversion: meet a PSNR budget with the least float, on every format.
+"""Budgeted int8 conversion: meet a fidelity budget with the fastest artifact, on every format.
 
-The budget is on quality: ΔPSNR = PSNR(FP32 vs ground truth) − PSNR(int8 vs ground truth),
-in dB, on the validation split of the calibration images (never calibrated on). Strategy,
-cheapest first; the first artifact within budget is kept:
+The budget (:class:`Budget`) bounds what a user sees, measured by :mod:`edgecolor.fidelity`
+on the validation split of the calibration images (never calibrated on), at full resolution:
+
+* ``min_psnr_fp32``: PSNR of the int8 colorization vs the FP32 model's own, dB (default from
+  the device profile: 40);
+* ``max_de``: mean CIEDE2000 vs the FP32 colorization;
+* ``max_dpsnr``: ΔPSNR = PSNR(FP32 vs the photos) − PSNR(int8 vs the photos), dB.
+
+Candidates are tried in cost order, in tiers; the search stops after the first tier that
+produced a candidate within budget, then every scored candidate is timed (round-robin with
+the same runtime's FP32 artifact) and the *fastest* one within budget is kept:
 
 1. plain int8 (the requested calibration method);
-2. the most sensitive layers in float, one more at a time, ranked by
-   :mod:`edgecolor.quant.sensitivity` on the same backend, up to ``max_float_fraction`` of
-   the layers and MAX_FLOAT_TRIALS candidates (TFLite denylist, NNCF ignored scope, ONNX
-   Runtime nodes_to_exclude); a model with more than MAX_PROBES layers ranks only the
-   MAX_PROBES layers with the most outlying FP32 ranges, so the search stays minutes long;
-3. the format's other calibration methods (minmax / percentile / entropy), plain and then
+2. Keras-side PTQ fixes (:mod:`edgecolor.quant.equalize`): cross-layer equalization, then
+   equalization + bias correction (TFLite, ONNX Runtime); OpenVINO: NNCF's channel
+   alignment + full bias correction;
+3. layers the calibration-coverage check flags (held-out photos exceed their calibration
+   range, :func:`edgecolor.quant.risks.calibration_coverage`) in float with the layers they
+   feed (:func:`coverage_sets`), worst first;
+4. the most sensitive layers in float, one more at a time, ranked by
+   :mod:`edgecolor.quant.sensitivity` on the same backend (on the best of tiers 1-2), up
+   to ``max_float_fraction`` of the layers and MAX_FLOAT_TRIALS candidates (TFLite
+   denylist, NNCF ignored scope, ONNX Runtime nodes_to_exclude); a model with more than
+   MAX_PROBES layers ranks only the MAX_PROBES layers with the most outlying FP32 ranges;
+5. the format's other calibration methods (minmax / percentile / entropy), plain and then
    with the same float layers, best validation PSNR first;
-4. OpenVINO: NNCF channel alignment (cross-layer equalization) + full bias correction;
-5. TFLite: int16x8 (int16 activations, int8 weights).
+6. TFLite: int16x8 (int16 activations, int8 weights).
 
 Every candidate is a real artifact from the format's converter, scored by its real runner.
-The manifest records the strategy, the layers kept in float, the validation PSNR reached,
-every attempt and the quick latency ratio vs the same runtime's FP32 artifact.
+The manifest records the budget and which figure held by how much, the strategy, the layers
+kept in float, every attempt with its latency, and the Pareto front (latency vs PSNR vs
+FP32) of what was tried, also drawn as ``<artifact>.pareto.png``.
 """
 
 from __future__ import annotations
@@ -29,25 +43,27 @@ import os
 import shutil
 import statistics
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from edgecolor.bench.stats import time_calls
 from edgecolor.converters.float_layers import layer_names
 from edgecolor.errors import one_line
 from edgecolor.formats import Format, get_format, load_runner_class
 from edgecolor.quant import MAX_PROBES
 from edgecolor.quant.validation import Score, ValidationSet, Validator, keras_infer
 
-BUDGETED = ("int8", "int8-cpu")  # precisions a PSNR budget applies to
+BUDGETED = ("int8", "int8-cpu")  # precisions a fidelity budget applies to
 MAX_FLOAT_FRACTION = 0.2
-MAX_FLOAT_TRIALS = 8  # float-layer candidates per calibration method (each a full conversion)
+MAX_FLOAT_TRIALS = 8  # float-layer candidates per tier (each a full conversion)
 TIMING_RUNS = 15
 NNCF_ADVANCED = {"channel_alignment": True, "bias_correction": "full"}
+KERAS_PTQ = ("cle", "cle+bc")  # Keras-side fixes the budget tries, cheapest first
 RANKING = "layer ranking"  # the strategy name of a failed sensitivity ranking (no artifact)
+PARETO_SUFFIX = ".pareto.png"
 
 
 class BudgetError(RuntimeError):
@@ -58,9 +74,95 @@ class BudgetError(RuntimeError):
         self.attempts = attempts
 
 
+def _bound(value: float | None, option: str, unit: str) -> float | None:
+    if value is None:
+        return None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{option} must be a number of {unit} >= 0 (got {value})")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What a budgeted int8 artifact must keep (None: not bounded; at least one is set).
+
+    max_dpsnr: dB vs the photos; min_psnr_fp32: dB vs the FP32 colorization; max_de: mean
+    CIEDE2000 vs the FP32 colorization. Means over the validation photos.
+    """
+
+    max_dpsnr: float | None = None
+    min_psnr_fp32: float | None = None
+    max_de: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "max_dpsnr", _bound(self.max_dpsnr, "--max-dpsnr", "dB"))
+        object.__setattr__(self, "min_psnr_fp32",
+                           _bound(self.min_psnr_fp32, "--min-psnr-fp32", "dB"))
+        object.__setattr__(self, "max_de", _bound(self.max_de, "--max-de", "dE00 units"))
+        if self.max_dpsnr is None and self.min_psnr_fp32 is None and self.max_de is None:
+            raise ValueError("a budget needs --max-dpsnr, --min-psnr-fp32 or --max-de")
+
+    def checks(self, score: Score) -> list[dict]:
+        """Each bound -> {figure, limit, value, held, margin} (margin > 0: room left)."""
+        out = []
+        for figure, limit, value, upper in (
+                ("dpsnr", self.max_dpsnr, score.dpsnr, True),
+                ("psnr_vs_fp32", self.min_psnr_fp32, score.psnr_vs_fp32, False),
+                ("de_mean", self.max_de, score.de_mean, True)):
+            if limit is None:
+                continue
+            if value is None:
+                out.append({"figure": figure, "limit": limit, "value": None, "held": False,
+                            "margin": None})
+                continue
+            margin = (limit - value) if upper else (value - limit)
+            out.append({"figure": figure, "limit": limit, "value": round(value, 3),
+                        "held": margin >= -1e-9, "margin": round(margin, 3)})
+        return out
+
+    def holds(self, score: Score | None) -> bool:
+        """True when ``score`` meets every bound."""
+        return score is not None and all(c["held"] for c in self.checks(score))
+
+    def text(self) -> str:
+        """"dPSNR <= 0.3 dB, PSNR vs FP32 >= 40 dB"-style."""
+        parts = []
+        if self.max_dpsnr is not None:
+            parts.append(f"dPSNR <= {self.max_dpsnr:g} dB")
+        if self.min_psnr_fp32 is not None:
+            parts.append(f"PSNR vs FP32 >= {self.min_psnr_fp32:g} dB")
+        if self.max_de is not None:
+            parts.append(f"dE00 vs FP32 <= {self.max_de:g}")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict:
+        """JSON-ready record."""
+        return {"max_dpsnr": self.max_dpsnr, "min_psnr_fp32": self.min_psnr_fp32,
+                "max_de": self.max_de}
+
+
+_FIGURE_TEXT = {"dpsnr": ("dPSNR", "dB"), "psnr_vs_fp32": ("PSNR vs FP32", "dB"),
+                "de_mean": ("dE00 vs FP32", "")}
+
+
+def checks_text(checks: list[dict]) -> str:
+    """Budget checks -> "PSNR vs FP32 45.1 dB >= 40 (+5.1); dPSNR 0.02 dB <= 0.3 (+0.28)"."""
+    parts = []
+    for c in checks:
+        name, unit = _FIGURE_TEXT[c["figure"]]
+        op = ">=" if c["figure"] == "psnr_vs_fp32" else "<="
+        if c["value"] is None:
+            parts.append(f"{name} not measured")
+            continue
+        verdict = f"{c['margin']:+.2f}" if c["held"] else f"MISSED by {-c['margin']:.2f}"
+        parts.append(f"{name} {c['value']:.2f}{(' ' + unit) if unit else ''} {op} "
+                     f"{c['limit']:g} ({verdict})")
+    return "; ".join(parts)
+
+
 @dataclass
 class Attempt:
-    """One candidate artifact and its validation score."""
+    """One candidate artifact, its validation score and its latency."""
 
     strategy: str
     precision: str
@@ -71,10 +173,15 @@ class Attempt:
     extra: dict = field(default_factory=dict)
     path: Path | None = None
     fields: dict = field(default_factory=dict)
+    ptq: str | None = None  # Keras-side fix applied first ("cle", "cle+bc")
+    ms: float | None = None  # median latency, same runner settings as the FP32 artifact
+    tier: int = 0
 
-    def within(self, max_dpsnr: float) -> bool:
-        """True when it scored and its ΔPSNR is at most ``max_dpsnr``."""
-        return self.score is not None and self.score.dpsnr <= max_dpsnr + 1e-9
+    def within(self, budget: Budget | float) -> bool:
+        """True when it scored within ``budget`` (a number: a ΔPSNR budget in dB)."""
+        if not isinstance(budget, Budget):
+            budget = Budget(max_dpsnr=budget)
+        return budget.holds(self.score)
 
     def label(self) -> str:
         """"int8 minmax + float [spike]"-style name."""
@@ -84,10 +191,12 @@ class Attempt:
         return text
 
     def short(self) -> str:
-        """Compact name for one-line messages: "int8/percentile+float[spike]"."""
+        """Compact name for one-line messages: "int8/percentile+CLE+float[spike]"."""
         text = self.precision
         if self.calib_method != "minmax":
             text += f"/{self.calib_method}"
+        if self.ptq:
+            text += "+" + self.ptq.upper()
         if self.extra.get("nncf"):
             text += "+CLE/BC"
         if self.float_layers:
@@ -95,17 +204,23 @@ class Attempt:
         return text
 
     def line(self) -> str:
-        """Compact one-line result: "int8+float[spike] 0.52" (dB) or "... failed"."""
+        """Compact one-line result: "int8+float[spike] 0.52/38.1" (ΔPSNR dB / PSNR vs FP32
+        dB, + ΔE00 when measured) or "... failed (reason)"."""
         if self.score is None:
             name = RANKING if self.strategy == RANKING else self.short()
             return f"{name} failed ({self.error})"
-        return f"{self.short()} {self.score.dpsnr:.2f}"
+        s = self.score
+        text = f"{self.short()} {s.dpsnr:.2f}/{s.psnr_vs_fp32:.1f}"
+        if s.de_mean is not None:
+            text += f"/{s.de_mean:.2f}"
+        return text
 
     def to_dict(self) -> dict:
         """JSON-ready record (no paths: candidates are deleted)."""
         return {"strategy": self.strategy, "precision": self.precision,
                 "calib_method": self.calib_method, "float_layers": list(self.float_layers),
-                "extra": dict(self.extra), "error": self.error,
+                "ptq": self.ptq, "extra": dict(self.extra), "error": self.error,
+                "tier": self.tier, "ms": None if self.ms is None else round(self.ms, 3),
                 "score": self.score.to_dict() if self.score else None}
 
 
@@ -119,10 +234,55 @@ def runner_class(fmt: Format):
                        f"'edgecolor[{fmt.extra}]'")
 
 
-def _median_ms(runner, inputs: list[np.ndarray], runs: int) -> float:
-    """Median inference time of ``runner`` on ``inputs`` in ms (3 untimed runs first)."""
-    with runner:
-        return statistics.median(time_calls(lambda: runner.infer(inputs), runs=runs, warmup=3))
+def round_robin_ms(runners: dict, inputs: list[np.ndarray], runs: int) -> dict[str, float]:
+    """Activated runners (name -> runner) -> median latency in ms each, timed round-robin in
+    one process (3 untimed runs each first) so that load changes hit all of them alike."""
+    times: dict[str, list[float]] = {k: [] for k in runners}
+    for r in runners.values():
+        for _ in range(3):
+            r.infer(inputs)
+    for _ in range(runs):
+        for name, r in runners.items():
+            t0 = time.perf_counter_ns()
+            r.infer(inputs)
+            times[name].append((time.perf_counter_ns() - t0) / 1e6)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def pareto_front(points: list[dict]) -> list[dict]:
+    """Points {ms, psnr_vs_fp32, ...} -> the non-dominated ones (no other point is both
+    faster-or-equal and closer-or-equal to FP32, strictly better in one), fastest first."""
+    pts = [p for p in points if p.get("ms") is not None and p.get("psnr_vs_fp32") is not None]
+    front = []
+    for p in pts:
+        dominated = any(q is not p and q["ms"] <= p["ms"] and
+                        q["psnr_vs_fp32"] >= p["psnr_vs_fp32"] and
+                        (q["ms"] < p["ms"] or q["psnr_vs_fp32"] > p["psnr_vs_fp32"])
+                        for q in pts)
+        if not dominated:
+            front.append(p)
+    return sorted(front, key=lambda p: p["ms"])
+
+
+def coverage_sets(model, flagged: list[str], limit: int) -> list[list[str]]:
+    """Coverage-flagged layers (worst first) -> float-layer sets to try: the k worst with the
+    layers they feed (a quantized consumer re-quantizes its input with the calibrated range,
+    so the flagged tensor must stay float up to its next float-tolerant layer), k = 1, 2, ...;
+    sets over ``limit`` layers are left out."""
+    from edgecolor.quant.equalize import consumers
+
+    users = consumers(model)
+    known = set(layer_names(model))
+    sets, current = [], []
+    for name in [n for n in flagged if n in known]:
+        for layer in [name] + [u.name for u in users.get(name, []) if u != "out"]:
+            if layer in known and layer not in current:
+                current.append(layer)
+        if len(current) > limit:
+            break
+        if not sets or sets[-1] != current:
+            sets.append(list(current))
+    return sets
 
 
 def _move(src: Path, dst: Path, fmt: Format) -> None:
@@ -133,29 +293,41 @@ def _move(src: Path, dst: Path, fmt: Format) -> None:
     os.replace(src, dst)
 
 
+def pareto_path(artifact: Path) -> Path:
+    """``dir/m-tflite-int8.tflite`` -> ``dir/m-tflite-int8.pareto.png``."""
+    return artifact.with_name(artifact.stem + PARETO_SUFFIX)
+
+
 class BudgetedConversion:
     """Runs the strategy loop for one artifact (see the module docstring).
 
+    max_dpsnr / min_psnr_fp32 / max_de: the :class:`Budget` (or pass ``budget``);
     validator: scores candidates (built from ``options.calib``'s held-out images when None);
-    progress(text): called before each candidate.
+    progress(text): called before each candidate; ptq: the Keras-side fixes to try
+    (default KERAS_PTQ; () for none); pareto_png: draw the front beside the artifact.
     """
 
-    def __init__(self, fmt: Format | str, max_dpsnr: float,
+    def __init__(self, fmt: Format | str, max_dpsnr: float | None = None,
                  max_float_fraction: float = MAX_FLOAT_FRACTION,
                  validator: Validator | None = None,
                  progress: Callable[[str], None] | None = None,
-                 timing_runs: int = TIMING_RUNS) -> None:
+                 timing_runs: int = TIMING_RUNS, min_psnr_fp32: float | None = None,
+                 max_de: float | None = None, budget: Budget | None = None,
+                 ptq: tuple[str, ...] = KERAS_PTQ, pareto_png: bool = True) -> None:
         self.fmt = get_format(fmt) if isinstance(fmt, str) else fmt
-        if not math.isfinite(max_dpsnr) or max_dpsnr < 0:
-            raise ValueError(f"--max-dpsnr must be a number of dB >= 0 (got {max_dpsnr})")
-        self.max_dpsnr = float(max_dpsnr)
+        self.budget = budget or Budget(max_dpsnr, min_psnr_fp32, max_de)
+        self.max_dpsnr = self.budget.max_dpsnr
         self.max_float_fraction = max_float_fraction
         self.validator = validator
         self.progress = progress
         self.timing_runs = timing_runs
+        self.ptq = tuple(ptq)
+        self.pareto_png = pareto_png
         self.ranking: list[str] | None = None
         self.layer_count = 0
         self._ranges: list[dict] | None = None  # FP32 activation ranges on the calibration set
+        self._coverage: list | None = None  # held-out vs calibration ranges
+        self._models: dict[str, tuple] = {}  # ptq method -> (model, records)
 
     def _activation_ranges(self, model, calib) -> list[dict]:
         """Measured once: the ranking's preselection and the risk checks both use them."""
@@ -165,6 +337,25 @@ class BudgetedConversion:
             self._ranges = activation_ranges(model, calib.samples)
         return self._ranges
 
+    def _calibration_coverage(self, model, calib) -> list:
+        """Measured once: candidates (tier 3) and the manifest's risks both use it."""
+        from edgecolor.quant.risks import calibration_coverage
+
+        if self._coverage is None:
+            self._coverage = calibration_coverage(model, calib)
+        return self._coverage
+
+    def _ptq_model(self, model, method: str | None, calib):
+        """(model, records) with the Keras-side fix ``method`` applied (cached)."""
+        if method is None:
+            return model, []
+        if method not in self._models:
+            from edgecolor.quant.equalize import apply
+
+            m, records = apply(model, method, calib.samples)
+            self._models[method] = (m, [r.to_dict() for r in records])
+        return self._models[method]
+
     def __call__(self, model, spec, precision: str, out_path: Path, options) -> dict:
         """Converter signature: writes the chosen artifact at ``out_path`` -> manifest fields.
 
@@ -172,8 +363,8 @@ class BudgetedConversion:
         """
         out_path = Path(out_path)
         if options.calib is None:
-            raise ValueError(f"{self.fmt.name} {precision}: a PSNR budget needs calibration "
-                             "images with a held-out split (--calib DIR)")
+            raise ValueError(f"{self.fmt.name} {precision}: a fidelity budget needs "
+                             "calibration images with a held-out split (--calib DIR)")
         if self.validator is None:
             self.validator = Validator(ValidationSet.from_calibration(options.calib),
                                        keras_infer(model, spec))
@@ -181,29 +372,45 @@ class BudgetedConversion:
         work = Path(tempfile.mkdtemp(prefix=f".{out_path.stem}.budget.", dir=out_path.parent))
         try:
             attempts: list[Attempt] = []
-            chosen = self._search(model, spec, precision, options, work, attempts)
-            if chosen is None:
+            self._search(model, spec, precision, options, work, attempts)
+            passing = [a for a in attempts if a.within(self.budget)]
+            if not passing:
                 raise BudgetError(self._failure(precision, attempts), attempts)
-            speed = self._speed(model, spec, options, work, chosen)
+            speed = self._time(model, spec, options, work, attempts)
+            timed = [a for a in passing if a.ms is not None]
+            chosen = min(timed, key=lambda a: a.ms) if timed else passing[0]
             _move(chosen.path, out_path, self.fmt)
-            return self._fields(options, precision, chosen, attempts, speed, model, spec)
+            return self._fields(options, precision, chosen, attempts, speed, model, spec,
+                                out_path)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
     # -- the strategy loop ------------------------------------------------------------------
 
-    def _search(self, model, spec, precision, options, work, attempts) -> Attempt | None:
-        def trial(strategy, prec, method, float_layers, extra=None) -> Attempt:
-            a = Attempt(strategy, prec, method, list(float_layers), extra=dict(extra or {}))
+    def _search(self, model, spec, precision, options, work, attempts) -> None:
+        tried: set[tuple] = set()
+        budget = self.budget
+
+        def trial(strategy, prec, method, float_layers, extra=None, ptq=None,
+                  tier=0) -> Attempt | None:
+            key = (prec, method, tuple(float_layers), ptq, repr(extra))
+            if key in tried:
+                return None
+            tried.add(key)
+            a = Attempt(strategy, prec, method, list(float_layers), extra=dict(extra or {}),
+                        ptq=ptq, tier=tier)
             if self.progress:
-                self.progress(a.label())
+                self.progress(a.label() + (f" after {ptq}" if ptq else ""))
             a.path = work / f"candidate{len(attempts)}{self.fmt.suffix}"
             opts = replace(options, calib_method=method,
                            extra={**options.extra, "float_layers": list(float_layers),
                                   **a.extra})
             try:
+                m, records = self._ptq_model(model, ptq, options.calib)
                 with contextlib.redirect_stdout(io.StringIO()):  # ORT calibrators print()
-                    a.fields = self.fmt.load_converter()(model, spec, prec, a.path, opts)
+                    a.fields = self.fmt.load_converter()(m, spec, prec, a.path, opts)
+                if records:
+                    a.fields["ptq"] = records
                 runner = runner_class(self.fmt)(a.path, spec, a.fields,
                                                  threads=options.threads)
                 with runner:
@@ -213,47 +420,74 @@ class BudgetedConversion:
             attempts.append(a)
             return a
 
+        def met() -> bool:
+            return any(a.within(budget) for a in attempts)
+
+        def floats(tier, strategy, layers, method, ptq, extra=None) -> None:
+            """Float-layer sets layers[:1], layers[:2], ... until one is within budget."""
+            for k in range(1, min(limit(), len(layers)) + 1):
+                a = trial(strategy, precision, method, layers[:k], extra, ptq, tier)
+                if a is not None and a.within(budget):
+                    return
+
+        def limit() -> int:
+            count = self.layer_count or len(layer_names(model))
+            return min(MAX_FLOAT_TRIALS, max(1, math.floor(self.max_float_fraction * count)))
+
         method = options.calib_method
-        plain = trial("int8", precision, method, [])
-        if plain.within(self.max_dpsnr):
-            return plain
+        plain = trial("int8", precision, method, [], tier=1)
+        if met():
+            return
+        # tier 2: Keras-side PTQ fixes (TFLite, ONNX Runtime) / NNCF's (OpenVINO)
+        base = plain
+        if self.fmt.name == "openvino":
+            candidates = [trial("int8, channel alignment + bias correction", precision, method,
+                                [], {"nncf": NNCF_ADVANCED}, tier=2)]
+        else:
+            candidates = [trial(f"int8 + {p}", precision, method, [], ptq=p, tier=2)
+                          for p in self.ptq]
+        for a in candidates:
+            if a is not None and a.score and (base.score is None or
+                                              a.score.psnr_vs_fp32 > base.score.psnr_vs_fp32):
+                base = a
+        if met():
+            return
+        # tier 3: layers the held-out photos push beyond their calibration range
+        from edgecolor.quant.risks import coverage_risks
+
+        flagged = [r.layer for r in coverage_risks(
+            self._calibration_coverage(model, options.calib))]
+        for layers in coverage_sets(model, flagged, limit()):
+            a = trial("int8 + float layers (calibration coverage)", precision, method, layers,
+                      base.extra or None, base.ptq, 3)
+            if a is not None and a.within(budget):
+                break
+        if met():
+            return
+        # tier 4: the most sensitive layers in float
         try:
             ranking = self._rank(model, spec, precision, options)
         except Exception as e:  # no ranking: the strategies without float layers still run
-            attempts.append(Attempt(RANKING, precision, method, [],
-                                    error=one_line(e, 200)))
+            attempts.append(Attempt(RANKING, precision, method, [], error=one_line(e, 200)))
             ranking = []
-        limit = min(MAX_FLOAT_TRIALS,
-                    max(1, math.floor(self.max_float_fraction * self.layer_count)))
-        for k in range(1, min(limit, len(ranking)) + 1):
-            a = trial("int8 + float layers", precision, method, ranking[:k])
-            if a.within(self.max_dpsnr):
-                return a
-
+        floats(4, "int8 + float layers", ranking, method, base.ptq, base.extra or None)
+        if met():
+            return
+        # tier 5: the other calibration methods
         others = [m for m in self.fmt.calib_methods if m != method]
-        tried = [trial(f"int8, {m} calibration", precision, m, []) for m in others]
-        for a in tried:
-            if a.within(self.max_dpsnr):
-                return a
-        scored = sorted((a for a in tried if a.score), key=lambda a: -a.score.psnr)
-        for base in scored[:1]:
-            if plain.score is not None and base.score.psnr <= plain.score.psnr:
-                break  # no better than the first method: its float layers already failed
-            for k in range(1, min(limit, len(ranking)) + 1):
-                a = trial("int8 + float layers", precision, base.calib_method, ranking[:k])
-                if a.within(self.max_dpsnr):
-                    return a
-
-        if self.fmt.name == "openvino":
-            a = trial("int8, channel alignment + bias correction", precision, method, [],
-                      {"nncf": NNCF_ADVANCED})
-            if a.within(self.max_dpsnr):
-                return a
+        tried_methods = [trial(f"int8, {m} calibration", precision, m, [], tier=5)
+                         for m in others]
+        if met():
+            return
+        scored = sorted((a for a in tried_methods if a and a.score),
+                        key=lambda a: -a.score.psnr)
+        for best in scored[:1]:
+            if plain.score is None or best.score.psnr > plain.score.psnr:
+                floats(5, "int8 + float layers", ranking, best.calib_method, None)
+        if met():
+            return
         if "int16x8" in self.fmt.precisions:
-            a = trial("int16x8", "int16x8", "minmax", [])
-            if a.within(self.max_dpsnr):
-                return a
-        return None
+            trial("int16x8", "int16x8", "minmax", [], tier=6)
 
     def _rank(self, model, spec, precision, options) -> list[str]:
         """Layers most worth keeping in float first (all-but-one sensitivity on this backend)."""
@@ -275,45 +509,65 @@ class BudgetedConversion:
 
     def _failure(self, precision: str, attempts: list[Attempt]) -> str:
         n = len(self.validator.vset)
-        return (f"{self.fmt.name} {precision}: dPSNR budget {self.max_dpsnr:g} dB not met "
+        return (f"{self.fmt.name} {precision}: budget {self.budget.text()} not met "
                 f"({n} validation image{'s' if n != 1 else ''}, <= "
-                f"{self.max_float_fraction:.0%} of layers float); tried (dPSNR dB): "
-                + ", ".join(a.line() for a in attempts) +
-                ". Fix: raise --max-dpsnr, --calib more deployment images, or use fp16/fp32")
+                f"{self.max_float_fraction:.0%} of layers float). Fix: loosen the budget "
+                "(--max-dpsnr, --min-psnr-fp32, --max-de), --calib more deployment images, or "
+                "use fp16/fp32. Tried (dPSNR dB/PSNR vs FP32 dB/dE00): "
+                + ", ".join(a.line() for a in attempts))
 
-    def _speed(self, model, spec, options, work, chosen: Attempt) -> dict:
-        """Median latency of the chosen artifact and of the same runtime's FP32 artifact."""
+    def _time(self, model, spec, options, work, attempts: list[Attempt]) -> dict:
+        """Median latency of every scored candidate and of the same runtime's FP32 artifact
+        (round-robin, one process) -> the speed record; sets each attempt's ``ms``."""
         fp32 = work / f"fp32{self.fmt.suffix}"
+        scored = [a for a in attempts if a.score is not None and a.path is not None]
+        runners: dict = {}
         try:
             fields = self.fmt.load_converter()(model, spec, "fp32", fp32,
                                                replace(options, calib=None, extra={}))
             cls = runner_class(self.fmt)
-            inputs = self.validator.vset.inputs[0]
-            q_ms = _median_ms(cls(chosen.path, spec, chosen.fields, threads=options.threads),
-                              inputs, self.timing_runs)
-            f_ms = _median_ms(cls(fp32, spec, fields, threads=options.threads), inputs,
-                              self.timing_runs)
+            runners["fp32"] = cls(fp32, spec, fields, threads=options.threads)
+            for i, a in enumerate(scored):
+                runners[i] = cls(a.path, spec, a.fields, threads=options.threads)
+            for r in runners.values():
+                r.activate()
+            ms = round_robin_ms(runners, self.validator.vset.inputs[0], self.timing_runs)
         except Exception as e:  # timing is informative; never fails the conversion
             return {"error": one_line(e, 200)}
-        return {"fp32_ms": round(f_ms, 3), "ms": round(q_ms, 3),
-                "speedup_vs_fp32": round(f_ms / q_ms, 2) if q_ms > 0 else None,
-                "runs": self.timing_runs, "threads": options.threads,
-                "runner": cls.name}
+        finally:
+            for r in runners.values():
+                with contextlib.suppress(Exception):
+                    r.deactivate()
+        for i, a in enumerate(scored):
+            a.ms = ms[i]
+        return {"fp32_ms": round(ms["fp32"], 3), "runs": self.timing_runs,
+                "threads": options.threads, "runner": cls.name}
 
     def _fields(self, options, precision: str, chosen: Attempt, attempts, speed, model,
-                spec) -> dict:
+                spec, out_path: Path) -> dict:
         from edgecolor.quant.risks import check_risks, conversion_actions
 
         score = chosen.score
         risks = conversion_actions(
             check_risks(model, spec, options.calib,
-                        ranges=self._activation_ranges(model, options.calib)),
+                        ranges=self._activation_ranges(model, options.calib),
+                        coverage=self._calibration_coverage(model, options.calib)),
             chosen.float_layers, self.fmt.name, score.dpsnr, self.max_dpsnr)
+        if "fp32_ms" in speed and chosen.ms:
+            speed = {**speed, "ms": round(chosen.ms, 3),
+                     "speedup_vs_fp32": round(speed["fp32_ms"] / chosen.ms, 2)}
+        points = [{"label": a.short(), "ms": a.ms, "psnr_vs_fp32": a.score.psnr_vs_fp32,
+                   "dpsnr": a.score.dpsnr, "within": a.within(self.budget),
+                   "chosen": a is chosen} for a in attempts if a.score is not None]
+        front = pareto_front(points)
         record = {
+            "budget": self.budget.to_dict(),
             "max_dpsnr": self.max_dpsnr,
+            "checks": self.budget.checks(score),
             "strategy": chosen.strategy,
             "precision": chosen.precision,
             "calib_method": chosen.calib_method,
+            "ptq": chosen.ptq,
             "float_layers": list(chosen.float_layers),
             "layers": self.layer_count or len(layer_names(model)),
             "max_float_fraction": self.max_float_fraction,
@@ -321,9 +575,24 @@ class BudgetedConversion:
                            "psnr_fp32": round(self.validator.fp32_psnr, 3),
                            **score.to_dict()},
             "speed": speed,
+            "chosen_by": "fastest within budget" if sum(
+                p["within"] for p in points) > 1 else "only candidate within budget",
             "ranking": self.ranking,
+            "coverage": [c.to_dict() for c in (self._coverage or [])[:8]],
             "attempts": [a.to_dict() for a in attempts],
+            "pareto": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in p.items()}
+                       for p in front],
         }
+        if self.pareto_png and points:
+            from edgecolor.quant.report import pareto_chart
+
+            try:
+                png = pareto_chart(points, front, pareto_path(out_path),
+                                   f"{spec.name} {self.fmt.name} {precision}",
+                                   speed.get("fp32_ms"), self.budget.min_psnr_fp32)
+                record["pareto_png"] = png.name
+            except Exception as e:  # the chart is informative; never fails the conversion
+                record["pareto_png_error"] = one_line(e, 200)
         fields = dict(chosen.fields)
         fields["float_layers"] = list(chosen.float_layers)
         fields["quantization"] = record
@@ -339,18 +608,20 @@ class BudgetedConversion:
 
 
 def summary_note(record: dict) -> str:
-    """The one-line budget result the convert summary shows."""
+    """The one-line budget result the convert summary shows: which bound held by how much."""
     v = record["validation"]
     floats = record["float_layers"]
     speed = record.get("speed") or {}
-    text = (f"budget {record['max_dpsnr']:g} dB met by {record['strategy']}: "
-            f"dPSNR {v['dpsnr']:.2f} dB ({v['psnr_vs_fp32']:.1f} dB vs FP32, "
-            f"{v['images']} val. images); float layers: {', '.join(floats) or 'none'}")
+    text = (f"budget met by {record['strategy']}: "
+            f"{checks_text(record.get('checks') or [])} ({v['images']} val. images); "
+            f"float layers: {', '.join(floats) or 'none'}")
     if speed.get("speedup_vs_fp32"):
         text += f"; {speed['speedup_vs_fp32']:.2f}x FP32 speed"
     return text
 
 
-def budgeted_converter(fmt: Format | str, max_dpsnr: float, **kw) -> BudgetedConversion:
-    """A converter-signature callable that meets ``max_dpsnr`` (see :class:`BudgetedConversion`)."""
+def budgeted_converter(fmt: Format | str, max_dpsnr: float | None = None,
+                       **kw) -> BudgetedConversion:
+    """A converter-signature callable that meets the budget (see :class:`BudgetedConversion`:
+    ``max_dpsnr``, ``min_psnr_fp32``, ``max_de``, ...)."""
     return BudgetedConversion(fmt, max_dpsnr, **kw)

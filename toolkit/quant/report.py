@@ -119,3 +119,79 @@ def bar_chart(report, path: str | Path, width: int = 960) -> Path:
     path = Path(path)
     atomic_write_bytes(path, buf.tobytes())
     return path
+
+
+def pareto_chart(points: list[dict], front: list[dict], path: str | Path, title: str,
+                 fp32_ms: float | None = None, min_psnr_fp32: float | None = None,
+                 size: tuple[int, int] = (720, 440)) -> Path:
+    """Write a PNG (atomic, OpenCV drawing) of latency vs PSNR vs FP32 -> the path.
+
+    points: {label, ms, psnr_vs_fp32, within, chosen} per candidate (ms in milliseconds,
+    PSNR in dB); front: the Pareto-optimal ones (joined by a line). Within-budget points are
+    green, others gray, the chosen one circled red; dashed guides at the FP32 latency and
+    the budget's PSNR floor when given.
+    """
+    width, height = size
+    left, right, top, bottom = 70, 20, 40, 50
+    img = np.full((height, width, 3), 255, np.uint8)
+    pts = [p for p in points if p.get("ms") is not None and p.get("psnr_vs_fp32") is not None]
+    xs = [p["ms"] for p in pts] + ([fp32_ms] if fp32_ms else [])
+    ys = [p["psnr_vs_fp32"] for p in pts] + ([min_psnr_fp32] if min_psnr_fp32 else [])
+    cv2.putText(img, f"{title}: latency vs PSNR vs FP32 ({len(pts)} candidates)", (10, 24),
+                _FONT, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    if not pts:
+        cv2.putText(img, "no timed candidates", (left, height // 2), _FONT, 0.6, (0, 0, 200),
+                    1, cv2.LINE_AA)
+    else:
+        x0, x1 = min(xs) * 0.9, max(xs) * 1.1 + 1e-6
+        y0, y1 = min(ys) - 2.0, max(ys) + 2.0
+
+        def at(ms: float, db: float) -> tuple[int, int]:
+            u = left + (ms - x0) / (x1 - x0) * (width - left - right)
+            v = height - bottom - (db - y0) / (y1 - y0) * (height - top - bottom)
+            return int(round(u)), int(round(v))
+
+        cv2.rectangle(img, (left, top), (width - right, height - bottom), (0, 0, 0), 1)
+        for k in range(5):  # axis ticks
+            ms = x0 + (x1 - x0) * k / 4
+            db = y0 + (y1 - y0) * k / 4
+            u, _ = at(ms, y0)
+            _, v = at(x0, db)
+            cv2.putText(img, f"{ms:.1f}", (u - 14, height - bottom + 16), _FONT, 0.38,
+                        (60, 60, 60), 1, cv2.LINE_AA)
+            cv2.putText(img, f"{db:.0f}", (left - 30, v + 4), _FONT, 0.38, (60, 60, 60), 1,
+                        cv2.LINE_AA)
+        cv2.putText(img, "median latency (ms)", (width // 2 - 70, height - 12), _FONT, 0.45,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(img, "dB vs FP32", (4, top - 8), _FONT, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        if min_psnr_fp32 is not None:
+            _, v = at(x0, min_psnr_fp32)
+            for u in range(left, width - right, 12):
+                cv2.line(img, (u, v), (min(u + 6, width - right), v), (0, 0, 200), 1)
+            cv2.putText(img, f"budget {min_psnr_fp32:g} dB", (width - right - 110, v - 4),
+                        _FONT, 0.38, (0, 0, 200), 1, cv2.LINE_AA)
+        if fp32_ms is not None:
+            u, _ = at(fp32_ms, y0)
+            for v in range(top, height - bottom, 12):
+                cv2.line(img, (u, v), (u, min(v + 6, height - bottom)), (120, 120, 120), 1)
+            cv2.putText(img, "FP32", (u + 3, top + 12), _FONT, 0.38, (90, 90, 90), 1,
+                        cv2.LINE_AA)
+        line = [at(p["ms"], p["psnr_vs_fp32"]) for p in front]
+        if len(line) > 1:
+            cv2.polylines(img, [np.asarray(line, np.int32)], False, (180, 110, 30), 1,
+                          cv2.LINE_AA)
+        for p in pts:
+            c = at(p["ms"], p["psnr_vs_fp32"])
+            color = (60, 170, 60) if p.get("within") else (150, 150, 150)
+            cv2.circle(img, c, 5, color, -1, cv2.LINE_AA)
+            if p.get("chosen"):
+                cv2.circle(img, c, 9, (40, 40, 200), 2, cv2.LINE_AA)
+            if p in front or p.get("chosen"):
+                cv2.putText(img, str(p.get("label", ""))[:34], (c[0] + 8, c[1] - 6), _FONT,
+                            0.36, (40, 40, 40), 1, cv2.LINE_AA)
+    ok, buf = cv2.imencode(".png", img)
+    if not ok:  # pragma: no cover - OpenCV always encodes PNG
+        raise RuntimeError("cannot encode the chart as PNG")
+    path = Path(path)
+    atomic_write_bytes(path, buf.tobytes())
+    return path

@@ -15,11 +15,16 @@ Flagged per Keras layer (or block), each with what edgecolor did about it:
   int8 scale set by the outlier leaves the rest of the tensor a few levels;
 * ``concat_ranges``: a concatenation of inputs whose ranges differ by more than
   CONCAT_RATIO (every backend gives a concat one int8 scale, so the smaller input keeps a
-  few levels; koalarization's fusion concat did this to its encoder features).
+  few levels; koalarization's fusion concat did this to its encoder features);
+* ``calibration_coverage``: layers where the held-out (validation) photos reach more than
+  COVERAGE_RATIO times the largest activation of the calibration photos: int8 clips them
+  there (koalarization's backbone logits reached +-225..417 on held-out photos, +-28 on the
+  calibration photos). The budget keeps these layers in float first.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -29,6 +34,9 @@ from edgecolor.converters.float_layers import top_layers
 WIDE_RATIO = 4.0  # max / p99.99 above this: outliers set the int8 scale
 SPREAD_RATIO = 32.0  # max channel range / 75th-percentile channel range above this
 CONCAT_RATIO = 16.0  # largest / smallest input range of a concatenation above this
+COVERAGE_RATIO = 1.5  # held-out max / calibration max above this: calibration misses them
+COVERAGE_IMAGES = 100  # calibration photos whose maxima the coverage check compares
+_TINY = 1e-9
 MAX_IMAGES = 16  # calibration images used to measure activation ranges
 VALUES_PER_IMAGE = 100_000  # values sampled per image and tensor for the percentile
 BINS = 313
@@ -106,16 +114,13 @@ def _channels(layer) -> int | None:
     return int(shape[-1]) if shape and shape[-1] is not None else None
 
 
-def activation_ranges(model, samples: list[list[np.ndarray]], seed: int = 0) -> list[dict]:
-    """Calibration samples -> per tapped tensor {layer, where, max, p9999, ratio, spread}.
-
-    Taps every top-level layer's output and, inside nested blocks, every inner layer's
-    output (a block's inner tensors are where a broken range hides).
+def _tapper(model):
+    """Keras model -> (taps, run): taps = [(layer, where)] for every top-level layer's output
+    and, inside nested blocks, every inner layer's output; run(sample) -> one array per tap.
     """
     from edgecolor._tf import import_tf
 
     _, keras = import_tf()
-    samples = samples[:MAX_IMAGES]
     taps = []  # (layer, where, model-producing-it, input index)
     outer_outputs = []
     for layer in top_layers(model):
@@ -138,9 +143,8 @@ def activation_ranges(model, samples: list[list[np.ndarray]], seed: int = 0) -> 
         for i, s in enumerate(inner):
             taps.append((layer.name, f"{layer.name} ({s.name})", id(sub), i))
     tap_model = keras.Model(model.inputs, outer_outputs)
-    rng = np.random.default_rng(seed)
-    acc: dict[int, dict] = {}
-    for sample in samples:
+
+    def run(sample) -> list[np.ndarray]:
         outs = [np.asarray(o) for o in tap_model(list(sample), training=False)]
         values = {("outer", i): o for i, o in enumerate(outs)}
         for sub, feed in blocks:
@@ -148,8 +152,24 @@ def activation_ranges(model, samples: list[list[np.ndarray]], seed: int = 0) -> 
             inner_outs = inner_outs if isinstance(inner_outs, (list, tuple)) else [inner_outs]
             for i, o in enumerate(inner_outs):
                 values[(id(sub), i)] = np.asarray(o)
-        for t, (_, _, src, idx) in enumerate(taps):
-            a = np.abs(values[(src, idx)].astype(np.float32))
+        return [values[(src, idx)] for _, _, src, idx in taps]
+
+    return [(layer, where) for layer, where, _, _ in taps], run
+
+
+def activation_ranges(model, samples: list[list[np.ndarray]], seed: int = 0) -> list[dict]:
+    """Calibration samples -> per tapped tensor {layer, where, max, p9999, ratio, spread}.
+
+    Taps every top-level layer's output and, inside nested blocks, every inner layer's
+    output (a block's inner tensors are where a broken range hides).
+    """
+    samples = samples[:MAX_IMAGES]
+    taps, run = _tapper(model)
+    rng = np.random.default_rng(seed)
+    acc: dict[int, dict] = {}
+    for sample in samples:
+        for t, value in enumerate(run(sample)):
+            a = np.abs(value.astype(np.float32))
             flat = a.ravel()
             pick = flat if flat.size <= VALUES_PER_IMAGE else rng.choice(
                 flat, VALUES_PER_IMAGE, replace=False)
@@ -159,7 +179,7 @@ def activation_ranges(model, samples: list[list[np.ndarray]], seed: int = 0) -> 
             entry["picks"].append(pick)
             entry["ch"] = np.maximum(entry["ch"], ch)
     result = []
-    for t, (layer, where, _, _) in enumerate(taps):
+    for t, (layer, where) in enumerate(taps):
         if t not in acc:
             continue
         entry = acc[t]
@@ -173,6 +193,75 @@ def activation_ranges(model, samples: list[list[np.ndarray]], seed: int = 0) -> 
             "spread": float(ch.max()) / med if med > 0 and ch.size > 1 else 1.0,
         })
     return result
+
+
+def photo_maxima(model, samples: list[list[np.ndarray]]) -> tuple[list[tuple[str, str]],
+                                                                  np.ndarray]:
+    """Samples -> (taps [(layer, where)], max |activation| per photo and tap: (photos, taps))."""
+    taps, run = _tapper(model)
+    rows = [[float(np.max(np.abs(v))) if v.size else 0.0 for v in run(sample)]
+            for sample in samples]
+    return taps, np.asarray(rows, np.float64).reshape(len(rows), len(taps))
+
+
+@dataclass
+class Coverage:
+    """Activation ranges of the held-out photos vs the calibration photos, per tapped tensor.
+
+    ratio: held-out max / calibration max (> 1: held-out photos exceed the range int8 was
+    calibrated for and are clipped there); beyond: held-out photos above the calibration max.
+    """
+
+    layer: str
+    where: str
+    calib_max: float
+    holdout_max: float
+    ratio: float
+    beyond: int
+    photos: int
+
+    def to_dict(self) -> dict:
+        """JSON-ready record."""
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def calibration_coverage(model, calib, max_images: int = COVERAGE_IMAGES) -> list[Coverage]:
+    """CalibrationSet (with held-out photos) -> :class:`Coverage` per tapped tensor, worst
+    ratio first. Uses up to ``max_images`` calibration photos (a larger set can only raise the
+    calibration max, so ratios are upper bounds then). Empty without held-out photos.
+    """
+    if not calib.holdout:
+        return []
+    taps, cal = photo_maxima(model, calib.samples[:max_images])
+    _, held = photo_maxima(model, calib.holdout)
+    cal_max = cal.max(axis=0)
+    out = []
+    for t, (layer, where) in enumerate(taps):
+        hmax = float(held[:, t].max())
+        cmax = float(cal_max[t])
+        ratio = hmax / cmax if cmax > _TINY else (math.inf if hmax > _TINY else 1.0)
+        beyond = int(np.sum(held[:, t] > cmax * (1 + 1e-6) + _TINY))
+        out.append(Coverage(layer, where, cmax, hmax, ratio, beyond, len(calib.holdout)))
+    return sorted(out, key=lambda c: -c.ratio)
+
+
+def coverage_risks(coverage: list[Coverage], ratio: float = COVERAGE_RATIO) -> list[Risk]:
+    """Coverage -> calibration_coverage risks: one per layer (its worst tensor) whose held-out
+    max exceeds the calibration max more than ``ratio`` times, worst first."""
+    risks, seen = [], set()
+    for c in coverage:
+        if c.ratio <= ratio or c.layer in seen:
+            continue
+        seen.add(c.layer)
+        times = "inf" if math.isinf(c.ratio) else f"{c.ratio:.1f}"
+        risks.append(Risk(
+            c.layer, "calibration_coverage", "high" if c.ratio > 4 * ratio else "medium",
+            f"{c.where}: {c.beyond} of {c.photos} held-out photos reach {c.holdout_max:.3g}, "
+            f"{times}x the calibration max {c.calib_max:.3g} (int8 clips them there); fixes: "
+            "more and more varied calibration photos (--calib), percentile ranges "
+            "(--calib-method percentile), or this layer in float",
+            value=c.ratio))
+    return risks
 
 
 def range_risks(ranges: list[dict]) -> list[Risk]:
@@ -221,14 +310,21 @@ def concat_risks(model, ranges: list[dict]) -> list[Risk]:
     return risks
 
 
-def check_risks(model, spec, calib, report=None, ranges: list[dict] | None = None) -> list[Risk]:
-    """Structural + activation-range risks; actions from a sensitivity report when given.
+def check_risks(model, spec, calib, report=None, ranges: list[dict] | None = None,
+                coverage: list[Coverage] | None = None) -> list[Risk]:
+    """Structural + activation-range + calibration-coverage risks; actions from a
+    sensitivity report when given.
 
-    ranges: :func:`activation_ranges` on ``calib.samples`` when the caller already has them.
+    ranges: :func:`activation_ranges` on ``calib.samples`` when the caller already has them;
+    coverage: :func:`calibration_coverage` likewise (measured when ``calib`` has held-out
+    photos and it is None).
     """
     if ranges is None:
         ranges = activation_ranges(model, calib.samples)
-    risks = structural_risks(model, spec) + range_risks(ranges) + concat_risks(model, ranges)
+    if coverage is None:
+        coverage = calibration_coverage(model, calib)
+    risks = (structural_risks(model, spec) + range_risks(ranges) + concat_risks(model, ranges)
+             + coverage_risks(coverage))
     if report is not None:
         for risk in risks:
             risk.action = _analysis_action(risk.layer, report)
