@@ -65,7 +65,9 @@ _FORMAT_ARGS = {"imgsz": "imgsz", "calib": "calib", "calib_size": "calib_size",
 def command(model, io, weights, target, out_dir, formats, precisions, calib, calib_size,
             calib_method, imgsz, threads, width, opset, seed, max_dpsnr, min_psnr_fp32, max_de,
             no_budget, model_kw):
-    """Convert a zoo model to the artifacts a device needs, each with a JSON manifest.
+    """Convert a zoo model, or your own (.onnx / .keras / .h5 / SavedModel), to the
+    artifacts a device needs, each with a JSON manifest (your model's colorization contract
+    is inferred from the graph, or stated with --io).
 
     Every artifact is loaded by its runtime and run on held-out calibration images (never
     used to calibrate): the summary shows its size, PSNR of the colorized output vs the
@@ -84,6 +86,8 @@ def command(model, io, weights, target, out_dir, formats, precisions, calib, cal
       edgecolor convert --precision int8 --min-psnr-fp32 42 --max-de 1.0 --calib photos/ -o art/
       edgecolor convert --model eccv16 --option head=bins --option temperature=0.38 \\
           --calib photos/ -o art-bins/
+      edgecolor convert --model my_colorizer.onnx --target x86-cpu --calib photos/ -o art/
+      edgecolor convert --model my_unet.keras --io keras-l100-ab128 --calib photos/ -o art/
     """
     from edgecolor.converters.run import ConvertRequestError, convert_all
 
