@@ -176,7 +176,9 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
         except (ValueError, TypeError) as e:
             raise ConvertRequestError(str(e).splitlines()[0]) from e
         if weights == "default":
-            weights_used = str(default_weights(model_name) or "random-init")
+            # as create_model: the default weights exist at the paper width only
+            trained = default_weights(model_name) if kw.get("width", 1.0) == 1.0 else None
+            weights_used = str(trained or "random-init")
         else:
             weights_used = str(weights) if weights is not None else "random-init"
     needs_calib = any(p in get_format(f).calibrated for f, p in rows)

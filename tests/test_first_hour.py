@@ -130,6 +130,7 @@ def test_convert_marks_random_weights_in_rows_summary_and_manifest(random_art):
     assert table[-1].endswith(f"— {RANDOM_MARK} (no trained weights)")
     manifest = json.loads((out / "baseline-tflite-fp32.json").read_text())
     assert manifest["weights_source"] == "random"
+    assert manifest["weights"] == "random-init"  # not the paper-width file it never loaded
     info = _run("info", out / "baseline-tflite-fp32.tflite")
     assert f"weights: {RANDOM_MARK}" in info.stdout
 

@@ -24,7 +24,10 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 
 
 @click.command("benchmark")
-@click.option("--model", default="baseline", show_default=True, help="Zoo model name.")
+@click.option("--model", default="baseline", show_default=True,
+              help="Zoo model name, or your own model (.onnx/.keras/.h5 or SavedModel folder).")
+@click.option("--io", "io", metavar="PRESET|FILE.toml",
+              help="Contract of your own --model (see `edgecolor convert --help`).")
 @click.option("--target", default="auto", show_default=True,
               help="Device profile (see `edgecolor devices`) whose artifacts to make; auto: "
                    "detect this host.")
@@ -50,7 +53,7 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
               type=click.Path(file_okay=False),
               help="Folder for the artifacts, report.json and report.md.")
 @timing_options
-def command(model, target, formats, precisions, calib, calib_size, calib_method, weights,
+def command(model, io, target, formats, precisions, calib, calib_size, calib_method, weights,
             imgsz, width, out_dir, images, runs, warmup, seconds, max_seconds, threads, profile,
             runner, device, reference, compare, fail_if, metrics, allow_overlap, timeout_s,
             verbose):
@@ -96,12 +99,16 @@ def command(model, target, formats, precisions, calib, calib_size, calib_method,
         else:
             click.echo(f"[{i}/{n}] {res.name}: ❌ {res.error} ({eta})", err=True)
 
+    from edgecolor.cli.convert import announce_weights
+
+    announce_weights(model, weights, width)  # random weights: one warning line, before any work
     try:
         results = convert_all(
             model, target=target, formats=_split(formats), precisions=_split(precisions),
             calib=calib, calib_size=calib_size, calib_method=calib_method, out_dir=out,
             weights=weights or "default", imgsz=imgsz, threads=settings.threads,
-            width=width, on_start=started, on_done=finished)
+            width=width, on_start=started, on_done=finished, io=io,
+            log=lambda line: click.echo(line, err=True))
     except ConvertRequestError as e:
         click.echo(f"error: {str(e).splitlines()[0]}", err=True)
         sys.exit(EXIT_REFUSED)

@@ -96,7 +96,7 @@ def command(model, io, weights, target, out_dir, formats, precisions, calib, cal
                             "opset": opset}.items() if v is not None}
     try:
         profile = _check_args(target, list(formats) or None, list(precisions) or None, given)
-        source = _weights_source(model, weights, width or model_kw.get("width"))
+        source = announce_weights(model, weights, width or model_kw.get("width"))
         _clock.update(start=time.monotonic())
         results = convert_all(
             model, target, formats=list(formats) or None, precisions=list(precisions) or None,
@@ -115,7 +115,7 @@ def command(model, io, weights, target, out_dir, formats, precisions, calib, cal
     sys.exit(0 if all(r.ok for r in results) else 1)
 
 
-def _weights_source(model: str, weights: str | None, width: float | None) -> str | None:
+def announce_weights(model: str, weights: str | None, width: float | None) -> str | None:
     """bundled | cache | file | random (None for an unknown model: convert_all refuses it);
     random weights get one warning line before any work, saying how to get trained ones."""
     from edgecolor.zoo import RANDOM_MARK, weights_source
