@@ -95,17 +95,20 @@ def fake_artifacts(tmp_path) -> dict[str, Path]:
 
     spec = create_spec("baseline", 64).to_dict()
     out = {}
-    for fmt, suffix in (("tflite", ".tflite"), ("onnx", ".onnx")):
+    for fmt, suffix in (("tflite", ".tflite"), ("onnx", ".onnx"), ("openvino", ".xml")):
         art = tmp_path / "art" / f"baseline-{fmt}-fp32{suffix}"
         art.parent.mkdir(exist_ok=True)
         art.write_bytes(b"\x00garbage, not a model" * 20)
+        if fmt == "openvino":
+            art.write_text("<net><layers><layer id='0' type='Parameter'/></layers>")
+            art.with_suffix(".bin").write_bytes(b"\0" * 64)
         write_manifest(art, {"model": "baseline", "format": fmt, "precision": "fp32",
                              "spec": spec})
         out[fmt] = art
     return out
 
 
-@pytest.mark.parametrize("fmt", ["tflite", "onnx"])
+@pytest.mark.parametrize("fmt", ["tflite", "onnx", "openvino"])
 def test_colorize_corrupt_artifact_with_matching_hashes_is_refused_once(fmt, fake_artifacts,
                                                                        eval_images, tmp_path):
     from edgecolor.formats import FORMATS, load_runner_class
@@ -113,7 +116,8 @@ def test_colorize_corrupt_artifact_with_matching_hashes_is_refused_once(fmt, fak
     if not load_runner_class(FORMATS[fmt].runners[0]).available():
         pytest.skip(f"{fmt} runtime not installed here")
     art = fake_artifacts[fmt]
-    res = _run("colorize", *eval_images[:3], "-o", tmp_path / "o", "--artifact", art)
+    res = _run("colorize", *eval_images[:3], "-o", tmp_path / "o", "--artifact", art,
+               "--random-weights")
     assert res.exit_code == 2, res.output
     _clean(res, art)
     assert len([ln for ln in res.output.splitlines() if "error" in ln]) == 1
@@ -220,6 +224,17 @@ def test_colorize_onto_a_full_disk(full_disk, tmp_path, eval_images):
     assert all(not n.startswith(".") for n in left), left  # no temp file left
     for n in left:
         assert cv2.imread(str(full_disk / n)) is not None  # what is there is complete
+
+
+def test_bench_report_onto_a_full_disk(full_disk, fake_artifacts):
+    (full_disk / "filler").write_bytes(b"\0" * (1 << 20))  # ENOSPC stops it: disk now full
+    res = _run("bench", fake_artifacts["tflite"].parent, "-o", full_disk, "--runs", "1",
+               "--warmup", "0", "--metrics", "fast", "--reference", "none")
+    assert res.exit_code == 1, res.output
+    _clean(res, full_disk)
+    assert "cannot write" in res.output
+    files = [p.name for p in full_disk.rglob("*") if p.is_file()]
+    assert files == ["filler"], files  # nothing half-written (empty folders may stay)
 
 
 def test_camera_record_onto_a_full_disk(full_disk, tmp_path):

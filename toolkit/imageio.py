@@ -52,6 +52,8 @@ def set_max_pixels(value: int | None) -> None:
 # OpenCV's own guard for the formats this module does not parse: the same cap, set before
 # the first decode (OpenCV reads it once, on first use)
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(max_pixels()))
+if "OPENCV_LOG_LEVEL" not in os.environ:  # a broken file is reported by ImageError, once:
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_FATAL)  # not by codec logs too
 
 
 def _bgr_to_rgb(img: np.ndarray) -> np.ndarray:
@@ -307,8 +309,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual mode
         os.replace(tmp, p)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename is None:  # name the file (a full disk)
+            raise OSError(e.errno, e.strerror, str(p)) from e
         raise
 
 

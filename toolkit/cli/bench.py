@@ -156,6 +156,10 @@ def bench_and_report(folder: Path, out: Path, settings, compare: str | None,
     except BenchError as e:
         err(f"error: {e}")
         return EXIT_REFUSED
+    except OSError as e:  # a full disk / read-only -o while writing photos or outputs
+        err(f"error: {e.filename or out}: cannot write ({e.strerror or type(e).__name__}); "
+            "free space or pass another -o folder")
+        return EXIT_ARTIFACT_FAILED
     report.update(extra or {})
     from edgecolor.bench.marks import folder_manifests, mark_rows
 

@@ -65,8 +65,14 @@ def colorize_one(runner, src: Path, dst: Path, overwrite: bool = False) -> Outco
 
 
 def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}"[:300] if text else type(e).__name__
+    """An exception -> ``Type: the first informative line`` (runtimes such as OpenVINO put
+    source locations, ``Exception from src/...cpp:84:``, before the reason)."""
+    import re
+
+    text = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+    useful = [ln for ln in text if not re.fullmatch(r"Exception from \S+:\d+:?", ln)]
+    line = (useful or text or [""])[0]
+    return f"{type(e).__name__}: {line}"[:300] if line else type(e).__name__
 
 
 def ready_runner(runner, label: str):
