@@ -53,7 +53,7 @@ class Source:
 
     def record(self) -> dict:
         """Manifest record: path, format, sha256, opset, contract."""
-        return {"path": str(self.path), "name": self.path.name, "format": self.format,
+        return {"path": str(self.path.resolve()), "name": self.path.name, "format": self.format,
                 "sha256": self.sha256, "opset": self.opset, "notes": list(self.notes)}
 
     def simplified(self):
@@ -80,7 +80,7 @@ def is_model_path(model: str | os.PathLike) -> bool:
     """True when ``--model`` names a file or folder rather than a zoo model."""
     text = str(model)
     return (text.endswith((".onnx",) + KERAS_SUFFIXES) or os.sep in text or "/" in text
-            or Path(text).exists())
+            or (Path(text) / "saved_model.pb").is_file())
 
 
 def source_format(path: Path) -> str:
