@@ -30,6 +30,13 @@ def read_keras(path: Path):
     if path.suffix == ".keras" and not zipfile.is_zipfile(path):
         raise SourceError(f"{path}: not a readable .keras file (truncated or corrupt zip); "
                           "re-save it with model.save()")
+    if path.suffix == ".keras":  # config.json read as JSON first: Lambda / foreign modules
+        from edgecolor.zoo.keras_file import KerasFileError, check_keras_archive
+
+        try:
+            check_keras_archive(path)
+        except KerasFileError as e:
+            raise SourceError(str(e)) from e
     try:
         # safe_mode is never off: a config carrying code is refused, the code never runs
         return keras.models.load_model(path, compile=False, safe_mode=True)

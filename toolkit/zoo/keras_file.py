@@ -76,7 +76,8 @@ def check_config(config, source: str) -> None:
                 else None
             at = f" {name!r}" if name else ""
             raise KerasFileError(f"{source}: refused: holds {what}{at}, i.e. Python code that "
-                                 f"would run on load (edgecolor never runs code from a file); "
+                                 f"would run on load (edgecolor never runs code from a file: "
+                                 f"Keras loads with safe_mode=True, always); "
                                  f"{FIX}")
         module = d.get("module")
         if isinstance(module, str) and "class_name" in d and _module_refused(module):
