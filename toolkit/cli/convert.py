@@ -34,7 +34,8 @@ _FORMAT_ARGS = {"imgsz": "imgsz", "calib": "calib", "calib_size": "calib_size",
 @click.option("--format", "formats", multiple=True,
               help="Only these formats (repeatable): tflite, openvino, onnx.")
 @click.option("--precision", "precisions", multiple=True,
-              help="Only these precisions (repeatable), e.g. int8.")
+              help="Only these precisions (repeatable), e.g. int8. A profile's on-request "
+                   "rows (rpi4: tflite int16x8, slow there) are made only when named here.")
 @click.option("--calib", type=click.Path(), help="Calibration image folder (deployment domain, "
               ">= 100 images); default: the bundled samples, with a warning.")
 @click.option("--calib-size", type=int, default=200, show_default=True,
