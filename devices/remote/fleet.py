@@ -232,7 +232,8 @@ def merge(outcomes: list[DeviceOutcome], folder: Path, settings: BenchSettings,
             where = _where(out)
             for row in out.report["rows"]:
                 t = s.timings.get(row["artifact"]) or {}
-                row.update(base, transfer_s=t.get("transfer_s"), run_s=t.get("run_s"))
+                row.update(base, transfer_s=t.get("transfer_s"), sent_mb=t.get("sent_mb"),
+                           run_s=t.get("run_s"))
                 if row.get("status") == "ok":
                     target = target_of(manifests.get(row["artifact"]))
                     row["measured_on"] = where + (f", not on {target}" if target and

@@ -54,11 +54,11 @@ def run(rundir: Path, timeout_s: float, job_line: str) -> dict:
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
             start_new_session=True)
     (rundir / "pid").write_text(f"{child.pid}\n")
-    why: list[str] = []
+    why: list[tuple[str, str]] = []  # (kind, reason) of the first stop
 
-    def stop(reason: str) -> None:
+    def stop(reason: str, kind: str = "stopped") -> None:
         if not why:
-            why.append(reason)
+            why.append((kind, reason))
         _kill_group(child.pid)
 
     def watch_stdin() -> None:
@@ -72,13 +72,14 @@ def run(rundir: Path, timeout_s: float, job_line: str) -> dict:
     try:
         child.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        stop(f"timed out after {timeout_s:.0f} s")
+        stop(f"no result within {timeout_s:.0f} s", "timeout")
         child.wait()
     if result_path.is_file() and not why:
         return json.loads(result_path.read_text())
-    reason = why[0] if why else (f"measuring process exited with code {child.returncode} "
-                                 f"({_last_line(log)})")
-    return {"status": "failed", "error": reason}
+    if why:
+        return {"status": "failed", "kind": why[0][0], "error": why[0][1]}
+    return {"status": "failed", "kind": "crashed", "error": f"measuring process exited with "
+            f"code {child.returncode} ({_last_line(log)})"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -197,12 +197,13 @@ class SshSession:
         self.python = f"{venv}/bin/python"
 
     # ------------------------------------------------------------------ files
-    def ensure(self, bundles: list[Bundle]) -> float:
-        """Send the bundles the device lacks -> seconds spent (0 when all were there)."""
-        t0 = time.perf_counter()
+    def ensure(self, bundles: list[Bundle]) -> tuple[float, int]:
+        """Send the bundles the device lacks -> (seconds sending, bytes sent); (0, 0) when
+        all were there already (same sha256).
+        """
         todo = [b for b in dict.fromkeys(bundles, None) if b.rel not in self.present]
         if not todo:
-            return 0.0
+            return 0.0, 0
         checks = " ".join(shlex.quote(b.rel) for b in todo)
         r = self._run(f"cd {shlex.quote(self.cache)} 2>/dev/null && for d in {checks}; do "
                       '[ -f "$d/.complete" ] && echo "$d"; done; true', PROBE_TIMEOUT_S,
@@ -210,7 +211,9 @@ class SshSession:
         there = set(r.text.split())
         send = [b for b in todo if b.rel not in there]
         self.present.update(b.rel for b in todo if b.rel in there)
+        size, spent = 0, 0.0
         if send:
+            t0 = time.perf_counter()
             size = sum(b.size() for b in send)
             with tempfile.TemporaryDirectory(prefix="edgecolor-send-") as tmp:
                 names = []
@@ -220,16 +223,15 @@ class SshSession:
                     for f in b.files:
                         (folder / f.name).symlink_to(f.resolve())
                         names.append(f"{b.rel}/{f.name}")
-                    (folder / ".complete").write_text("")
-                    names.append(f"{b.rel}/.complete")  # last: a cut transfer is resent
                 r = ssh.send_tree(self.device, Path(tmp), names, self.cache,
-                                  timeout_s=120 + size / 1e6)
+                                  timeout_s=120 + size / 1e6,
+                                  complete=tuple(b.rel for b in send))
             if r.rc != 0 or r.timed_out:
                 raise ssh.explain(self.device, r, "sending files")
             self.present.update(b.rel for b in send)
-        spent = time.perf_counter() - t0
+            spent = time.perf_counter() - t0
         self.transfer_s += spent
-        return spent
+        return spent, size
 
     def remote_path(self, bundle: Bundle, name: str) -> str:
         """Where a bundle's file lies on the device."""
@@ -270,7 +272,7 @@ class SshSession:
             extra = [job.extra[k] for k in EXTRA_INPUTS if job.extra.get(k)]
             inputs = {p: Bundle("f", [Path(p)])
                       for p in [*job.input_files(), *extra] if p != job.artifact}
-            transfer = self.ensure([b for b in [art, *inputs.values()] if b is not None])
+            transfer, sent = self.ensure([b for b in [art, *inputs.values()] if b is not None])
             where = {p: self.remote_path(b, Path(p).name) for p, b in inputs.items()}
             if art is not None:
                 where[job.artifact] = self.remote_path(art, Path(job.artifact).name)
@@ -284,7 +286,7 @@ class SshSession:
             if e.kind in FATAL:
                 self.error = e
             return {"status": "failed", "error": str(e)}
-        self.timings[name] = {"transfer_s": transfer, "run_s": run_s,
+        self.timings[name] = {"transfer_s": transfer, "sent_mb": sent / 1e6, "run_s": run_s,
                               "health": result.get("health")}
         return result
 
@@ -327,10 +329,16 @@ class SshSession:
         if r.rc != 0 or r.timed_out:
             raise ssh.explain(self.device, r, "running the benchmark")
         try:
-            return json.loads(r.text.strip().splitlines()[-1])
+            result = json.loads(r.text.strip().splitlines()[-1])
         except (ValueError, IndexError):
             raise RemoteError(f"device {self.device.name}: the job printed no result "
                               f"({r.stderr.strip()[-200:] or 'no output'})") from None
+        if result.get("kind") == "timeout":  # the device's own watchdog stopped the job
+            raise ssh.explain(self.device, ssh.SshResult(0, b"", result.get("error", ""), True),
+                              f"running the benchmark ({result.get('error')})")
+        if result.get("kind") == "crashed":
+            result["error"] = f"device {self.device.name}: {result['error']}"
+        return result
 
     def cleanup(self, run_id: str | None = None) -> None:
         """Kill the job process group(s) on the device (best effort, a few seconds)."""
@@ -419,7 +427,8 @@ class QemuSession(SshSession):
                 return {"status": "failed", "error": f"device {self.device.name}: exit "
                         f"{proc.returncode} ({last[-1] if last else 'no output'})"}
             result = json.loads(result_path.read_text())
-        self.timings[name] = {"transfer_s": 0.0, "run_s": run_s, "health": None}
+        self.timings[name] = {"transfer_s": 0.0, "sent_mb": 0.0, "run_s": run_s,
+                              "health": None}
         return result
 
     def cleanup(self, run_id: str | None = None) -> None:

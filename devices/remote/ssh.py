@@ -89,15 +89,24 @@ def run(device: Device, command: str, timeout_s: float, stdin: bytes | None = No
 
 
 def send_tree(device: Device, local_root: Path, names: list[str], remote_dir: str,
-              timeout_s: float) -> SshResult:
+              timeout_s: float, complete: tuple[str, ...] = ()) -> SshResult:
     """Copy ``names`` (paths under ``local_root``; symlinks followed) into ``remote_dir`` on
     the device with ``tar`` over one ssh connection -> SshResult.
+
+    complete: folders (relative to ``remote_dir``) that get an empty ``.complete`` file once
+    the whole archive was written; if tar fails (full disk: it goes on past a short write)
+    they are removed instead, so a cut transfer never looks finished.
     """
     with tempfile.TemporaryFile() as err_file:
         tar = subprocess.Popen(["tar", "-ch", "-C", str(local_root), "-f", "-", "--", *names],
                                stdout=subprocess.PIPE, stderr=err_file)
         q = quote_path(remote_dir)
-        proc = subprocess.Popen(ssh_argv(device, f"mkdir -p {q} && tar -xf - -C {q}"),
+        dirs = " ".join(shlex.quote(d) for d in complete)
+        command = f"mkdir -p {q} && cd {q} && tar -xf -"
+        if complete:
+            command = (f"{command} || {{ rc=$?; rm -rf {dirs}; exit $rc; }}; "
+                       f"for d in {dirs}; do : > \"$d/.complete\" || exit 1; done")
+        proc = subprocess.Popen(ssh_argv(device, command),
                                 stdin=tar.stdout, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
         assert tar.stdout is not None
