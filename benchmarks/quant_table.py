@@ -1,19 +1,27 @@
-"""Quantization that keeps the colors: plain int8 vs budgeted int8, per model and format.
+"""Quantization that keeps the FP32 colors: plain vs budgeted int8, per model and format.
 
-For each model and int8 row (tflite int8, openvino int8, onnx int8 / int8-cpu), in one run:
+For each model and int8 row (tflite int8, openvino int8, onnx int8 = TensorRT Q/DQ run on
+ONNX Runtime, onnx int8-cpu), in one run:
 
-* FP32 artifact, plain int8 artifact (the converter as is) and the budgeted artifact
-  (``edgecolor.quant.budget``: ``--max-dpsnr``) are made from the same calibration set;
-* the budget loop validates on the calibration folder's held-out split (bsd100: calibration
-  role); the table's quality numbers are measured on the eval photos (kodak24 + mcmaster18:
-  eval role), never on a calibration photo (perceptual hashes are checked);
-* speed: median model-only latency of the three artifacts, timed round-robin in the same
+* FP32 artifact, plain int8 artifact (the converter as is), one artifact per PTQ method
+  (Keras-side cross-layer equalization ``cle``, weight bias correction ``bc``, ``cle+bc``
+  for TFLite / ONNX Runtime; NNCF's channel alignment + bias correction for OpenVINO) and
+  the budgeted artifact (``edgecolor.quant.budget``: ``--min-psnr-fp32`` and
+  ``--max-dpsnr``) are made from the same calibration set, each conversion timed;
+* the budget validates on the calibration folder's held-out split; the table's numbers are
+  measured on the eval photos (never calibrated on; hashes checked) by
+  ``edgecolor.fidelity`` at full resolution: PSNR vs FP32, mean / p99 CIEDE2000 vs FP32,
+  ΔPSNR vs the photos, each with a 95% bootstrap interval over the photos;
+* speed: median model-only latency of every artifact, timed round-robin in the same
   process, reported as FP32 latency / artifact latency (> 1: faster than FP32).
 
-Writes benchmarks/results/quantization-<host-kind>.md and .json.
+Models without trained weights on this machine are listed as not measured, with the reason.
+
+Writes benchmarks/results/<stem>-<host-kind>.md and .json (stem default
+"quantization-fidelity").
 
 Usage (development; never in tests):
-    nice -n 10 python benchmarks/quant_table.py --models baseline
+    nice -n 5 python benchmarks/quant_table.py --models baseline
     python benchmarks/quant_table.py --models baseline --rows tflite:int8 --max-dpsnr 0.1
 """
 
@@ -39,8 +47,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--models", default="baseline",
                    help="comma-separated zoo models ('' with --heads: the head comparison only)")
     p.add_argument("--rows", default=",".join(ROWS), help="comma-separated format:precision")
-    p.add_argument("--max-dpsnr", default="0.3",
-                   help="budget(s) in dB, comma-separated: one table each (default 0.3)")
+    p.add_argument("--max-dpsnr", default="0.1",
+                   help="ΔPSNR budget(s) in dB, comma-separated: one table each (default 0.1)")
+    p.add_argument("--min-psnr-fp32", type=float, default=40.0,
+                   help="PSNR vs FP32 floor of the budget, dB (default 40)")
+    p.add_argument("--methods", default="cle,bc,cle+bc",
+                   help="Keras-side PTQ methods measured on TFLite / ONNX rows ('' for none)")
+    p.add_argument("--stem", default="quantization-fidelity", help="results file stem")
     p.add_argument("--imgsz", type=int, default=256, help="square input size")
     p.add_argument("--calib", type=Path, help="calibration photos (default: shared bsd100)")
     p.add_argument("--calib-size", type=int, default=100)
@@ -107,43 +120,86 @@ def median_ms(runners: dict, inputs, runs: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def _convert_timed(convert, model, spec, precision, path, options) -> tuple[dict, float]:
+    t0 = time.perf_counter()
+    fields = convert(model, spec, precision, path, options)
+    return fields, time.perf_counter() - t0
+
+
 def measure_row(model, spec, calib, evaluator, fmt_name: str, precision: str, args,
                 work: Path) -> dict:
-    """One int8 row: fp32, plain and one budgeted artifact per budget -> table numbers."""
+    """One int8 row: fp32, plain, PTQ methods and one budgeted artifact per budget ->
+    table numbers."""
     from edgecolor.converters.common import ConvertOptions
     from edgecolor.formats import get_format
-    from edgecolor.quant.budget import BudgetedConversion, BudgetError, runner_class
+    from edgecolor.quant.budget import (
+        NNCF_ADVANCED,
+        Budget,
+        BudgetedConversion,
+        BudgetError,
+        round_robin_ms,
+        runner_class,
+    )
+    from edgecolor.quant.equalize import apply
 
     fmt = get_format(fmt_name)
     convert = fmt.load_converter()
     options = ConvertOptions(calib=calib, calib_method="minmax", threads=args.threads)
-    keys = ["fp32", "plain"] + [f"budget@{b:g}" for b in args.budgets]
-    paths = {k: work / fmt.artifact_name(f"{spec.name}-{k}", precision) for k in keys}
-    row: dict = {"format": fmt_name, "precision": precision, "budgets": {}}
-    t0 = time.perf_counter()
-    fields = {"fp32": convert(model, spec, "fp32", paths["fp32"],
-                              ConvertOptions(threads=args.threads)),
-              "plain": convert(model, spec, precision, paths["plain"], options)}
+    row: dict = {"format": fmt_name, "precision": precision, "budgets": {}, "convert_s": {},
+                 "errors": {}, "ptq": {}}
+    fields: dict[str, dict] = {}
+    paths: dict[str, Path] = {}
+
+    def make(key: str, m, prec: str, opts, conv=convert) -> None:
+        paths[key] = work / fmt.artifact_name(f"{spec.name}-{key.replace(':', '-')}", prec)
+        try:
+            fields[key], row["convert_s"][key] = _convert_timed(conv, m, spec, prec,
+                                                                paths[key], opts)
+        except Exception as e:  # one failing artifact must not stop the row
+            row["errors"][key] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+
+    make("fp32", model, "fp32", ConvertOptions(threads=args.threads))
+    make("plain", model, precision, options)
+    if fmt_name == "openvino":
+        make("ptq:nncf", model, precision,
+             ConvertOptions(calib=calib, threads=args.threads, extra={"nncf": NNCF_ADVANCED}))
+    else:
+        for method in [m for m in args.methods.split(",") if m]:
+            print(f"    {method}", file=sys.stderr, flush=True)
+            t0 = time.perf_counter()
+            fixed, records = apply(model, method, calib.samples)
+            prep = time.perf_counter() - t0
+            make(f"ptq:{method}", fixed, precision, options)
+            if f"ptq:{method}" in row["convert_s"]:
+                row["convert_s"][f"ptq:{method}"] += prep
+            row["ptq"][method] = [r.to_dict() for r in records]
     for b in args.budgets:
         key = f"budget@{b:g}"
-        budget = BudgetedConversion(fmt, b, progress=lambda s: print(
-            f"    {s}", file=sys.stderr, flush=True))
+        budget = BudgetedConversion(
+            fmt, budget=Budget(max_dpsnr=b, min_psnr_fp32=args.min_psnr_fp32),
+            pareto_png=False, progress=lambda s: print(f"    {s}", file=sys.stderr, flush=True))
         try:
-            fields[key] = budget(model, spec, precision, paths[key], options)
+            make(key, model, precision, options, conv=budget)
         except BudgetError as e:
-            row["budgets"][key] = {"error": str(e)}
-    row["convert_s"] = round(time.perf_counter() - t0, 1)
+            row["errors"][key] = str(e)
     cls = runner_class(fmt)
     runners = {k: cls(paths[k], spec, f, threads=args.threads) for k, f in fields.items()}
     for r in runners.values():
         r.activate()
-    scores = {k: evaluator.score(r.infer) for k, r in runners.items()}
-    ms = median_ms(runners, evaluator.vset.inputs[0], args.runs)
+    scores, fid = {}, {}
+    for k, r in runners.items():
+        scores[k] = evaluator.score(r.infer)
+        fid[k] = evaluator.last.to_dict()
+    ms = round_robin_ms(runners, evaluator.vset.inputs[0], args.runs)
     for r in runners.values():
         r.deactivate()
     row["eval"] = {k: s.to_dict() for k, s in scores.items()}
+    row["fidelity"] = fid
     row["ms"] = {k: round(v, 3) for k, v in ms.items()}
-    row["speed_vs_fp32"] = {k: round(ms["fp32"] / v, 2) for k, v in ms.items() if k != "fp32"}
+    if "fp32" in ms:
+        row["speed_vs_fp32"] = {k: round(ms["fp32"] / v, 2) for k, v in ms.items()
+                                if k != "fp32"}
+    row["convert_s"] = {k: round(v, 1) for k, v in row["convert_s"].items()}
     for key, f in fields.items():
         if not key.startswith("budget@"):
             continue
@@ -151,6 +207,7 @@ def measure_row(model, spec, calib, evaluator, fmt_name: str, precision: str, ar
         row["budgets"][key] = dict(
             strategy=q["strategy"], float_layers=q["float_layers"], layers=q["layers"],
             validation=q["validation"], precision=q["precision"], ranking=q["ranking"],
+            checks=q["checks"], ptq=q.get("ptq"), pareto=q.get("pareto"),
             attempts=[a["strategy"] + (f" + float {a['float_layers']}" if a["float_layers"]
                                        else "") for a in q["attempts"]])
         row["risks"] = f.get("risks", [])
@@ -167,6 +224,7 @@ def bench_model(name: str, args, calib_dir: Path, eval_dirs: list[Path], work: P
     images, excluded = eval_paths(eval_dirs, calib)
     evaluator = Validator(ValidationSet(images, spec), keras_infer(model, spec))
     report = {"model": name, "weights": str(default_weights(name) or "random-init"),
+              "eval_ci": True,
               "input_size": args.imgsz, "calibration": {**calib.info(), "image_ahash": None},
               "eval": {"folders": [str(d) for d in eval_dirs], "images": len(images),
                        "excluded": excluded,
@@ -230,16 +288,41 @@ def _fl(layers) -> str:
     return ", ".join(layers) if layers else "none"
 
 
-def _budget_cells(r: dict, key: str) -> str:
-    b = r["budgets"].get(key, {})
-    if "error" in b or key not in r["eval"]:
-        return f"not met: {b.get('error', '?')} | | | |"
-    e, s = r["eval"][key], r["speed_vs_fp32"][key]
-    floats = f"{len(b['float_layers'])}/{b['layers']}: {_fl(b['float_layers'])}"
-    strat = f"{b['strategy']} ({b['validation']['dpsnr']:.3f})"
-    if b["precision"] != r["precision"]:
-        strat += f" → {b['precision']}"
-    return f"{e['dpsnr']:.3f} | {e['psnr_vs_fp32']:.1f} | {floats} | {strat} | {s:.2f}"
+def _ci(fid: dict, name: str, spec: str = ".1f") -> str:
+    e = fid.get(name)
+    if not e:
+        return "-"
+    return f"{e['mean']:{spec}} [{e['lo']:{spec}}, {e['hi']:{spec}}]"
+
+
+def _cells(r: dict, key: str) -> str:
+    """PSNR/FP32 [CI] | ΔE00 mean | ΔE00 p99 | ΔPSNR [CI] | × FP32 | conv s."""
+    if key not in r.get("fidelity", {}):
+        why = r.get("errors", {}).get(key, "not made")
+        return f"{why} | | | | |"
+    f = r["fidelity"][key]
+    speed = r.get("speed_vs_fp32", {}).get(key)
+    return (f"{_ci(f, 'psnr_vs_fp32')} | {_ci(f, 'de_mean', '.2f')} | "
+            f"{f['de_p99']['mean']:.2f} | {_ci(f, 'dpsnr', '.3f')} | "
+            f"{speed if speed is not None else '-'} | {r['convert_s'].get(key, '-')}")
+
+
+def not_measured(models: list[str]) -> list[str]:
+    """Zoo models that have no trained weights here -> one line each (the reason)."""
+    from edgecolor.zoo import default_weights, list_models
+
+    lines = []
+    for name in list_models():
+        if name in models:
+            continue
+        if default_weights(name) is None:
+            lines.append(f"- {name}: no trained weights on this machine (the zoo weights "
+                         "trained in earlier sessions live in ~/.cache/edgecolor/weights, "
+                         "absent on this host; retraining the heavy models is not possible "
+                         "on its 2 shared cores): not measured")
+        else:
+            lines.append(f"- {name}: trained weights present but not in --models")
+    return lines
 
 
 def markdown(command: str, reports: list[dict], args, calib_dir, eval_dirs,
@@ -248,24 +331,28 @@ def markdown(command: str, reports: list[dict], args, calib_dir, eval_dirs,
 
     host = host_info()
     v = versions()
-    out = [f"# Quantization that keeps the colors: {args.host_kind}", "",
+    out = [f"# int8 that keeps the FP32 colors: {args.host_kind}", "",
            f"Command: `{command}`", "",
            f"- Date: {time.strftime('%Y-%m-%d %H:%M')}; {host['platform']}; CPU "
-           f"{host['cpu']}, {host['cores']} cores; load average at the end "
+           f"{host['cpu']}, {host['cores']} cores, shared with other agents' work (run under "
+           f"`nice -n 5`); load average at the end "
            f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}",
            "- Versions: " + ", ".join(f"{k} {v[k]}" for k in sorted(v)),
-           f"- Budget(s): ΔPSNR ≤ {', '.join(f'{b:g}' for b in args.budgets)} dB, validated "
-           f"on the held-out 20% of the calibration folder `{calib_dir.name}` (calibration "
-           "role); the table's quality is measured on the eval photos "
-           f"{', '.join(d.name for d in eval_dirs)} (never calibrated on; sha256 and "
+           f"- Budget: PSNR vs FP32 ≥ {args.min_psnr_fp32:g} dB and ΔPSNR ≤ "
+           f"{', '.join(f'{b:g}' for b in args.budgets)} dB, validated on the held-out 20% of "
+           f"the calibration folder `{calib_dir.name}`; the table is measured on the eval "
+           f"photos {', '.join(d.name for d in eval_dirs)} (never calibrated on; sha256 and "
            "perceptual hashes checked)",
+           "- Figures by `edgecolor.fidelity` at each photo's full resolution: PSNR of the "
+           "artifact's colorization vs the FP32 model's (dB), mean and p99 CIEDE2000 vs FP32, "
+           "ΔPSNR = PSNR(FP32 vs photos) − PSNR(artifact vs photos) (dB); [lo, hi] = 95% "
+           "bootstrap interval over the eval photos",
            f"- Speed: median model-only latency, {args.runs} round-robin runs, "
            f"{args.threads} thread(s); × = FP32 ms / artifact ms of the same runtime "
-           "(> 1: faster)",
-           "", "ΔPSNR = PSNR(FP32 vs originals) − PSNR(artifact vs originals), dB; "
-           "PSNR/FP32 = artifact vs the FP32 colorization, dB. Budgeted = what "
-           "`edgecolor convert --max-dpsnr` ships; strategy (val. ΔPSNR) = what the budget "
-           "loop chose and the ΔPSNR it measured on the validation split."]
+           "(> 1: faster); conv s = conversion wall time (budgeted: the whole search, "
+           "including its timing runs)",
+           "- onnx:int8 is the TensorRT Q/DQ flavour, run here on ONNX Runtime's CPU "
+           "provider (no TensorRT on this host): its speed is not TensorRT's"]
     for rep in reports:
         out += ["", f"## {rep['model']} at {rep['input_size']}x{rep['input_size']} "
                 f"({'trained weights' if rep['weights'] != 'random-init' else 'random weights'})",
@@ -274,32 +361,32 @@ def markdown(command: str, reports: list[dict], args, calib_dir, eval_dirs,
                 f"photos + {rep['calibration']['holdout']} held out for the budget."
                 + (f" Left out of the eval set: {'; '.join(rep['eval']['excluded'])}."
                    if rep["eval"]["excluded"] else "")]
-        for budget in args.budgets:
-            key = f"budget@{budget:g}"
-            out += ["", f"### --max-dpsnr {budget:g}", "",
-                    "| format | plain int8 ΔPSNR | plain PSNR/FP32 | plain × FP32 | "
-                    "budgeted ΔPSNR | budgeted PSNR/FP32 | layers in float | "
-                    "strategy (val. ΔPSNR) | budgeted × FP32 |",
-                    "|---|---:|---:|---:|---:|---:|---|---|---:|"]
-            for r in rep["rows"]:
-                name = f"{r['format']}:{r['precision']}"
-                if "error" in r:
-                    out.append(f"| {name} | failed: {r['error']} | | | | | | | |")
-                    continue
-                p = r["eval"]["plain"]
-                out.append(f"| {name} | {p['dpsnr']:.3f} | {p['psnr_vs_fp32']:.1f} | "
-                           f"{r['speed_vs_fp32']['plain']:.2f} | {_budget_cells(r, key)} |")
+        out += ["", "| row | artifact | PSNR vs FP32 dB [95% CI] | ΔE00 vs FP32 [CI] | "
+                "ΔE00 p99 | ΔPSNR dB [CI] | × own FP32 | conv s |",
+                "|---|---|---:|---:|---:|---:|---:|---:|"]
+        for r in rep["rows"]:
+            name = f"{r['format']}:{r['precision']}"
+            if "error" in r:
+                out.append(f"| {name} | failed: {r['error']} | | | | | | |")
+                continue
+            keys = ["plain"] + [k for k in r.get("fidelity", {}) if k.startswith("ptq:")]
+            keys += [f"budget@{b:g}" for b in args.budgets]
+            for key in keys:
+                label = key
+                b = r["budgets"].get(key)
+                if b:
+                    floats = f"{len(b['float_layers'])}/{b['layers']} float: " \
+                             f"{_fl(b['float_layers'])}"
+                    label = f"budgeted ({b['strategy']}; {floats})"
+                out.append(f"| {name} | {label} | {_cells(r, key)} |")
         risks = {(k['layer'], k['kind'], k['detail']) for r in rep["rows"]
                  for k in r.get("risks", [])}
         if risks:
             out += ["", "Risk checks (per layer, before quantizing):"]
             out += [f"- {layer}: {kind}: {detail}" for layer, kind, detail in sorted(risks)]
-        ranks = sorted({f"{r['format']}:{r['precision']}: {', '.join(b['ranking'][:3])}"
-                        for r in rep["rows"] for b in r.get("budgets", {}).values()
-                        if b.get("ranking")})
-        if ranks:
-            out += ["", "Most sensitive layers (all-but-one ranking on the validation split): "
-                    + "; ".join(ranks)]
+    missing = not_measured([rep["model"] for rep in reports])
+    if missing:
+        out += ["", "## Not measured", ""] + missing
     if heads is not None:
         out += heads_markdown(heads, args.budgets[0])
     return "\n".join(out) + "\n"
@@ -324,18 +411,22 @@ def main(argv: list[str] | None = None) -> int:
             reports.append(bench_model(name, args, calib_dir, eval_dirs, Path(tmp)))
     heads = eccv16_heads(args, calib_dir) if args.heads else None
     md = markdown(command, reports, args, calib_dir, eval_dirs, heads)
-    stem = args.out / f"quantization-{args.host_kind}"
+    stem = args.out / f"{args.stem}-{args.host_kind}"
     atomic_write_bytes(stem.with_suffix(".md"), md.encode())
     atomic_write_bytes(stem.with_suffix(".json"),
-                       (json.dumps({"schema": "edgecolor.quant/1", "command": command,
-                                    "max_dpsnr": args.budgets, "models": reports,
+                       (json.dumps({"schema": "edgecolor.quant/2", "command": command,
+                                    "max_dpsnr": args.budgets,
+                                    "min_psnr_fp32": args.min_psnr_fp32, "models": reports,
+                                    "not_measured": not_measured([r["model"]
+                                                                  for r in reports]),
                                     "eccv16_heads": heads},
                                    indent=2) + "\n").encode())
     print(md)
     print(f"written: {stem}.md and .json", file=sys.stderr)
     if heads and any(o.get("error") for r in heads.get("rows", []) for o in r["options"]):
         return 1
-    return 1 if any("error" in r for rep in reports for r in rep["rows"]) else 0
+    return 1 if any("error" in r or r.get("errors") for rep in reports
+                    for r in rep["rows"]) else 0
 
 
 if __name__ == "__main__":

@@ -250,6 +250,14 @@ def test_analyze_cli_writes_ranked_table_json_and_chart(registered, tmp_path):
     # the spike's bar (tflite color) is the long one: > 300 px of it on one row
     blue = np.all(png == (180, 110, 30), axis=-1)
     assert blue.sum(axis=1).max() > 300
+    # every all-int8 / all-but variant timed; the Pareto front holds the most faithful one
+    variants = backend["variants"]
+    assert len(variants) == 1 + len(backend["layers"]) and all(v["ms"] > 0 for v in variants)
+    best = max(variants, key=lambda v: v["psnr_vs_fp32"])
+    assert best["label"] == "tflite float [spike]" and best in backend["pareto"]
+    assert "Pareto front, latency vs PSNR vs FP32" in result.output
+    pareto = cv2.imread(str(out / "spiky-test-pareto.png"))
+    assert pareto is not None and pareto.shape[:2] == (440, 720)
 
 
 def test_analyze_cli_rejects_an_unknown_format(tmp_path):

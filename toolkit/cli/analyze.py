@@ -60,10 +60,13 @@ def parse_formats(items: tuple[str, ...]) -> list[tuple[str, str]]:
               show_default=True,
               help="Probe at most this many layers, those with the most outlying FP32 "
                    "ranges (each probe is a full quantization); 0 = every layer.")
+@click.option("--timing-runs", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Time each all-int8 / all-but variant this many runs (median, 1 thread) "
+                   "for the latency vs PSNR Pareto front; 0 = no timing.")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for <model>-sensitivity.json and .png.")
+              help="Folder for <model>-sensitivity.json and .png (and <model>-pareto.png).")
 def command(model, weights, imgsz, width, calib, calib_size, holdout, formats, calib_method,
-            seed, max_probes, out_dir):
+            seed, max_probes, timing_runs, out_dir):
     """Rank layers by how much int8 costs them, on each backend, in dB.
 
     For every Keras layer (a nested block counts as one): output PSNR vs FP32 when only it
@@ -71,7 +74,9 @@ def command(model, weights, imgsz, width, calib, calib_size, holdout, formats, c
     calibration images with each backend's own selective quantization (TFLite
     QuantizationDebugger denylist, NNCF ignored scope, ONNX Runtime nodes_to_exclude).
     Also flags risky layers (ConvTranspose, Resize, 313-way softmax, tanh output, wide
-    activation ranges). Prints the ranked tables; writes JSON and a bar chart PNG. Exit 1 if
+    activation ranges, held-out photos beyond the calibration ranges) and shows the Pareto
+    front of latency vs PSNR vs FP32 over the timed variants. Prints the ranked tables;
+    writes JSON, a bar chart PNG and the Pareto PNG. Exit 1 if
     a backend could not be analyzed (the others are still reported), 2 for a bad request.
 
     \b
@@ -99,12 +104,16 @@ def command(model, weights, imgsz, width, calib, calib_size, holdout, formats, c
     # a bar on a terminal; off one (a log), "done/total, rate, ETA" lines every 10 s
     with Progress(total, "quantizing variants") as bar:
         result = analyze(keras_model, spec, cs, model_name=model, formats=pairs,
-                         progress=bar.update, max_probes=max_probes)
+                         progress=bar.update, max_probes=max_probes,
+                         timing_runs=timing_runs)
     out = Path(out_dir)
     json_path = rep.write_json(result, out / f"{model}-sensitivity.json")
     png_path = rep.bar_chart(result, out / f"{model}-sensitivity.png")
+    written = [str(json_path), str(png_path)]
+    if any(b.variants for b in result.backends):
+        written.append(str(rep.report_pareto_chart(result, out / f"{model}-pareto.png")))
     click.echo(rep.ranked_table(result))
-    click.echo(f"\nwrote {json_path} and {png_path}")
+    click.echo(f"\nwrote {', '.join(written)}")
     sys.exit(1 if result.errors or not result.backends else 0)
 
 

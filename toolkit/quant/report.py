@@ -48,6 +48,13 @@ def ranked_table(report) -> str:
             lines.append(f"  {i:>2}  {s.layer:<{w}}  {s.kind:<{k}}  {_f(s.only_psnr):>9}  "
                          f"{_f(s.all_but_psnr):>7}  {_f(s.all_but_dpsnr, '.2f'):>6}  "
                          f"{_stat_text(s.stats)}")
+    for b in report.backends:
+        front = b.pareto()
+        if front:
+            lines += ["", f"{b.format} {b.precision}: Pareto front, latency vs PSNR vs FP32 "
+                      f"({len(b.variants)} timed variants, 1 thread)"]
+            lines += [f"  {p['ms']:>8.2f} ms  {p['psnr_vs_fp32']:>6.1f} dB  {p['label']}"
+                      for p in front]
     for name, error in report.errors.items():
         lines += ["", f"{name}: not analyzed ({error})"]
     lines += ["", risk_table(report.risks)]
@@ -69,6 +76,14 @@ def write_json(report, path: str | Path) -> Path:
     path = Path(path)
     atomic_write_bytes(path, (json.dumps(report.to_dict(), indent=2) + "\n").encode())
     return path
+
+
+def report_pareto_chart(report, path: str | Path) -> Path:
+    """The timed variants of every backend of a SensitivityReport -> :func:`pareto_chart`."""
+    from edgecolor.quant.budget import pareto_front
+
+    points = [dict(v) for b in report.backends for v in b.variants]
+    return pareto_chart(points, pareto_front(points), path, report.model)
 
 
 def bar_chart(report, path: str | Path, width: int = 960) -> Path:

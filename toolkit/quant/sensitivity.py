@@ -19,12 +19,14 @@ by :func:`preselect` (one forward pass per image); the others are not ranked.
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgecolor.bench.stats import time_calls
 from edgecolor.converters.float_layers import layer_scopes, top_layers
 from edgecolor.quant import MAX_PROBES
 from edgecolor.quant.backends import QuantBackend, make_backend
@@ -65,6 +67,13 @@ class BackendSensitivity:
     seconds: float = 0.0
     layer_count: int = 0  # layers of the model on this backend (probed or not)
     preselected: dict = field(default_factory=dict)  # how the probed layers were chosen
+    variants: list = field(default_factory=list)  # timed variants {label, ms, psnr_vs_fp32}
+
+    def pareto(self) -> list[dict]:
+        """The timed variants on the latency vs PSNR-vs-FP32 Pareto front, fastest first."""
+        from edgecolor.quant.budget import pareto_front
+
+        return pareto_front(self.variants)
 
     def ranking(self) -> list[str]:
         """Layer names, most sensitive first."""
@@ -76,7 +85,8 @@ class BackendSensitivity:
                 "tool": self.tool, "fp32_psnr": round(self.fp32_psnr, 3),
                 "full_int8": self.full.to_dict(), "seconds": round(self.seconds, 1),
                 "layer_count": self.layer_count, "preselected": dict(self.preselected),
-                "layers": [s.to_dict() for s in self.layers]}
+                "layers": [s.to_dict() for s in self.layers],
+                "variants": [dict(v) for v in self.variants], "pareto": self.pareto()}
 
 
 def rank(layers: list[LayerSensitivity], full_psnr: float) -> list[LayerSensitivity]:
@@ -119,15 +129,29 @@ def analyze_backend(backend: QuantBackend, validator: Validator,
                     modes: Iterable[str] = MODES, with_stats: bool = True,
                     progress: Callable[[], None] | None = None,
                     max_probes: int | None = None,
-                    ranges: list[dict] | None = None) -> BackendSensitivity:
+                    ranges: list[dict] | None = None,
+                    timing_runs: int = 0) -> BackendSensitivity:
     """One backend -> its ranked :class:`BackendSensitivity` on the validation images.
 
     modes: which variants to measure ("only", "all_but"); ``progress()`` is called after
     each quantized variant (for progress bars); max_probes: probe at most this many layers,
     preselected by :func:`preselect` (None or 0: every layer), from ``ranges`` when given
-    (else measured on the validation images). Cost: 1 + len(modes) x probed layers
-    quantizations.
+    (else measured on the validation images); timing_runs: when > 0, the all-int8 and
+    every all-but variant are also timed (median ms of that many runs on one photo, the
+    backend's 1-thread session) for the latency vs PSNR Pareto front. Cost: 1 + len(modes)
+    x probed layers quantizations.
     """
+    variants: list[dict] = []
+
+    def timed(label: str, infer, score) -> None:
+        if timing_runs <= 0:
+            return
+        x = validator.vset.inputs[0]
+        ms = statistics.median(time_calls(lambda: infer(x), runs=timing_runs, warmup=1))
+        variants.append({"label": f"{backend.format} {label}", "ms": round(ms, 3),
+                         "psnr_vs_fp32": round(score.psnr_vs_fp32, 3),
+                         "dpsnr": round(score.dpsnr, 3)})
+
     t0 = time.perf_counter()
     modes = tuple(modes)
     names = backend.layers()
@@ -137,7 +161,9 @@ def analyze_backend(backend: QuantBackend, validator: Validator,
         preselected = {"by": "FP32 activation ranges (max/p99.99, channel spread)",
                        "probed": len(names), "of": layer_count}
     kinds = {layer.name: type(layer).__name__ for layer in top_layers(backend.model)}
-    full = validator.score(backend.infer_fn(backend.quantize(())), colors=False)
+    infer = backend.infer_fn(backend.quantize(()))
+    full = validator.score(infer, colors=False)
+    timed("all int8", infer, full)
     if progress:
         progress()
     results = []
@@ -150,9 +176,10 @@ def analyze_backend(backend: QuantBackend, validator: Validator,
             if progress:
                 progress()
         if "all_but" in modes:
-            score = validator.score(backend.infer_fn(backend.quantize([name])),
-                                    colors=False)
+            infer = backend.infer_fn(backend.quantize([name]))
+            score = validator.score(infer, colors=False)
             s.all_but_psnr, s.all_but_dpsnr = score.psnr_vs_fp32, score.dpsnr
+            timed(f"float [{name}]", infer, score)
             if progress:
                 progress()
         results.append(s)
@@ -162,7 +189,7 @@ def analyze_backend(backend: QuantBackend, validator: Validator,
             s.stats = stats.get(s.layer, {})
     return BackendSensitivity(backend.format, backend.precision, backend.method, backend.tool,
                               validator.fp32_psnr, full, rank(results, full.psnr_vs_fp32),
-                              time.perf_counter() - t0, layer_count, preselected)
+                              time.perf_counter() - t0, layer_count, preselected, variants)
 
 
 def variant_count(n_layers: int, modes: Iterable[str] = MODES,
@@ -197,13 +224,14 @@ def analyze(model, spec, calib, model_name: str | None = None,
             modes: Iterable[str] = MODES, with_stats: bool = True,
             progress: Callable[[], None] | None = None,
             on_backend: Callable[[str], None] | None = None,
-            max_probes: int | None = MAX_PROBES) -> SensitivityReport:
+            max_probes: int | None = MAX_PROBES,
+            timing_runs: int = 0) -> SensitivityReport:
     """Keras model + CalibrationSet -> :class:`SensitivityReport` over ``formats``.
 
     formats: (format, precision) pairs, e.g. ("onnx", "int8-cpu"). The calibration set's
     held-out images are the validation split. A backend that fails is recorded in
     ``errors`` (one line) and the others go on. Risk checks run once on the Keras model.
-    max_probes: see :func:`analyze_backend`.
+    max_probes, timing_runs: see :func:`analyze_backend`.
     """
     from edgecolor.formats import get_format
     from edgecolor.quant.risks import activation_ranges, check_risks
@@ -222,7 +250,7 @@ def analyze(model, spec, calib, model_name: str | None = None,
         try:
             backend = make_backend(fmt, model, spec, calib, precision, method, scopes)
             report.backends.append(analyze_backend(backend, validator, modes, with_stats,
-                                                   progress, max_probes, ranges))
+                                                   progress, max_probes, ranges, timing_runs))
         except Exception as e:  # one backend failing must not stop the others
             text = str(e).strip().splitlines()
             report.errors[f"{fmt}:{precision}"] = f"{type(e).__name__}: {text[0] if text else ''}"
