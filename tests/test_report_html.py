@@ -254,3 +254,31 @@ def test_page_in_headless_chromium(bench_out, tmp_path):
     assert png.std() > 20  # a page with pictures and plots, not a blank one
     if os.environ.get("EDGECOLOR_WRITE_DOCS") == "1":
         atomic_write_bytes(DOCS_PNG, shot.read_bytes())
+
+
+def test_verdict_badges_for_gates_failures_and_random_weights(bench_out):
+    out, _ = bench_out
+    report = _report(out)
+    fp32, int8 = report["rows"]
+    report["gates"] = {"rules": ["dpsnr>0.01"],
+                       "fired": [f"{int8['artifact']}: dpsnr_db = 0.03 (rule 'dpsnr>0.01')"]}
+    fp32["speed_only"] = True
+    report["rows"].append({"artifact": "baseline-onnx-int8.onnx", "status": "failed",
+                           "error": "convert: quick check failed"})
+    page = render(report, out)
+    rows = re.findall(r'<tr class="artifact">(.*?)</tr>', page, re.S)
+    assert len(rows) == 3
+    assert "fail-if: dpsnr_db = 0.03" in rows[1] and "gates pass" not in rows[1]
+    assert "random weights — speed only" in rows[0] and rows[0].count(">random weights<") >= 4
+    assert 'class="badge bad" title="convert: quick check failed">failed' in rows[2]
+    assert "1 --fail-if rule(s) fired" in page and "1 of 3 artifacts failed" in page
+    # a random-weights row has no quality point: one point fewer in each scatter
+    assert page.count('class="pt"') == 2 * 2
+
+
+def test_pareto_front():
+    from edgecolor.bench.svg import Point, pareto_front
+
+    pts = [Point("slow-good", 10, 30), Point("fast-bad", 1, 20), Point("dominated", 12, 25),
+           Point("mid", 5, 28), Point("tie-slower", 6, 28)]
+    assert [p.label for p in pareto_front(pts)] == ["fast-bad", "mid", "slow-good"]

@@ -28,9 +28,12 @@ THUMB_SIDE = 128  # px, long side of thumbnails
 MAX_ARTIFACT_PHOTOS = 12  # worst photos kept per artifact
 MAX_REFERENCE_PHOTOS = 200  # photos kept for the FP32 reference / originals
 HEAT_MAX_DE = 10.0  # ΔE00 at the top of the heat map's scale (larger values clip)
+# the scale is sqrt(ΔE / HEAT_MAX_DE): int8's typical 0.2-1 ΔE00 shows, 2.3 (just noticeable)
+# sits near the middle
+HEAT_TICKS = (0.0, 0.5, 1.0, 2.3, 5.0, 10.0)
 JPEG_QUALITY = 88
 
-# heat map colors (ΔE 0 -> HEAT_MAX_DE): black, purple, red, orange, yellow, white ("inferno"-like)
+# heat map colors (scale position 0 -> 1): black, purple, red, orange, yellow ("inferno"-like)
 HEAT_STOPS = ((0.0, (0, 0, 4)), (0.25, (87, 16, 110)), (0.5, (188, 55, 84)),
               (0.75, (249, 142, 9)), (0.9, (245, 219, 76)), (1.0, (252, 255, 164)))
 
@@ -51,11 +54,17 @@ def fit(rgb: np.ndarray, side: int) -> np.ndarray:
 
 
 def heat_rgb(de: np.ndarray, vmax: float = HEAT_MAX_DE) -> np.ndarray:
-    """ΔE00 map (H, W) -> uint8 RGB heat map (H, W, 3) on the fixed scale 0..vmax."""
-    t = np.clip(np.nan_to_num(de.astype(np.float32)) / vmax, 0.0, 1.0)
+    """ΔE00 map (H, W) -> uint8 RGB heat map (H, W, 3) on the fixed scale 0..vmax (position
+    :func:`heat_position`)."""
+    t = heat_position(np.nan_to_num(de.astype(np.float32)), vmax)
     xs = [s[0] for s in HEAT_STOPS]
     out = np.stack([np.interp(t, xs, [s[1][c] for s in HEAT_STOPS]) for c in range(3)], -1)
     return np.round(out).astype(np.uint8)
+
+
+def heat_position(de, vmax: float = HEAT_MAX_DE):
+    """ΔE00 (scalar or array) -> position on the heat scale, sqrt(ΔE / vmax) clipped to 0..1."""
+    return np.sqrt(np.clip(np.asarray(de, np.float32) / vmax, 0.0, 1.0))
 
 
 def heat_css_gradient() -> str:

@@ -16,7 +16,14 @@ from html import escape
 from pathlib import Path
 
 from edgecolor.bench import svg
-from edgecolor.bench.gallery import FILES_DIR, HEAT_MAX_DE, heat_css_gradient
+from edgecolor.bench.gallery import (
+    FILES_DIR,
+    HEAT_MAX_DE,
+    HEAT_TICKS,
+    heat_css_gradient,
+    heat_position,
+)
+from edgecolor.bench.marks import QUALITY_KEYS, RANDOM_CELL, RANDOM_MARK
 from edgecolor.imageio import atomic_write_bytes
 
 # (header, row key, format, sort as number)
@@ -50,7 +57,7 @@ padding:0 6px;margin:1px;font-size:11px;color:#fff;white-space:nowrap} .ok{backg
 .note{color:#555;font-size:12px;max-width:1000px} pre{background:#f7f7f7;padding:8px;
 font-size:11px;overflow-x:auto} .plots{display:flex;flex-wrap:wrap;gap:16px}
 .grid img{display:block;max-width:128px;max-height:128px} .grid td{vertical-align:top}
-.legend{display:inline-block;width:240px;height:12px;vertical-align:middle;border:1px solid #999}
+.legend{display:block;height:12px;border:1px solid #999;box-sizing:border-box}
 .published{background:#fff8e1} tr.ref td:first-child{font-style:italic}
 """
 
@@ -112,6 +119,8 @@ def verdicts(row: dict, fired: list[str], reference: bool = False) -> str:
         return _badge("failed", "bad", row.get("error") or "")
     out = [_badge("FP32 reference", "info")] if reference else []
     out += [_badge(f"fail-if: {f}", "bad", f) for f in fired]
+    if row.get("speed_only"):
+        out.append(_badge(RANDOM_MARK, "warn", "converted without trained weights"))
     if not fired and (row.get("_gates") or {}).get("rules"):
         out.append(_badge("gates pass", "ok"))
     budget = row.get("budget")
@@ -169,8 +178,13 @@ def summary_table(report: dict) -> str:
                  f"<td>{verdicts(r, fired.get(row.get('artifact'), []), kind == 'reference')}"
                  + (" " + _badge("alternative", "info") if kind == "alternative" else "")
                  + "</td>"]
-        cells += [_cell(row.get(k), f) if row.get("status") == "ok" else '<td class="n" '
-                  'data-v="">—</td>' for _, k, f in cols]
+        for _, k, f in cols:
+            if row.get("status") != "ok":
+                cells.append('<td class="n" data-v="">—</td>')
+            elif row.get("speed_only") and k in QUALITY_KEYS + ("de_vs_fp32",):
+                cells.append(f'<td class="n" data-v="">{RANDOM_CELL}</td>')
+            else:
+                cells.append(_cell(row.get(k), f))
         lines.append(f'<tr class="{kind}">' + "".join(cells) + "</tr>")
     lines.append("</tbody></table>")
     return "\n".join(lines)
@@ -187,9 +201,10 @@ def plots(report: dict) -> str:
     """Speed-quality scatters (AIT log scale vs PSNR vs FP32 / vs the photos) and the bars of
     model-only vs end-to-end time."""
     ok = [r for r, _ in table_rows(report) if r.get("status") == "ok" and r.get("ait_ms")]
-    vs_fp32 = [svg.Point(_short(r), r["ait_ms"], r["psnr_vs_fp32_db"]) for r in ok
+    trained = [r for r in ok if not r.get("speed_only")]  # random weights: no quality point
+    vs_fp32 = [svg.Point(_short(r), r["ait_ms"], r["psnr_vs_fp32_db"]) for r in trained
                if r.get("psnr_vs_fp32_db") is not None]
-    vs_photo = [svg.Point(_short(r), r["ait_ms"], r["psnr_db"]) for r in ok
+    vs_photo = [svg.Point(_short(r), r["ait_ms"], r["psnr_db"]) for r in trained
                 if r.get("psnr_db") is not None]
     parts = [svg.scatter(vs_fp32, "AIT, model-only mean (ms, log scale)",
                          "PSNR vs FP32 (dB, 100 = identical)", "Speed vs fidelity to FP32"),
@@ -235,11 +250,13 @@ def published(report: dict) -> str:
             f'{seed["seed_ait_ms"]:g}">{approx}{seed["seed_ait_ms"]:.0f}</td></tr>')
         for label, r in (("measured here: FP32 reference", ref),
                          ("measured here: fastest row", fastest)):
-            if r is not None:
-                lines.append(f"<tr><td>{escape(model)}</td><td>{escape(label)} "
-                             f"(<code>{escape(str(r['artifact']))}</code>)</td>"
-                             f"{_cell(r.get('mse'), '{:.5f}')}{_cell(r.get('psnr_db'), '{:.2f}')}"
-                             f"{_cell(r.get('ait_ms'), '{:.2f}')}</tr>")
+            if r is None:
+                continue
+            quality = (f"<td>{RANDOM_CELL}</td>" * 2 if r.get("speed_only") else
+                       _cell(r.get("mse"), "{:.5f}") + _cell(r.get("psnr_db"), "{:.2f}"))
+            lines.append(f"<tr><td>{escape(model)}</td><td>{escape(label)} "
+                         f"(<code>{escape(str(r['artifact']))}</code>)</td>{quality}"
+                         f"{_cell(r.get('ait_ms'), '{:.2f}')}</tr>")
     if not lines:
         return "<p>No model of this report is in the seed study's Table 1.</p>"
     return ('<table id="published"><thead><tr><th>Model</th><th>Source</th><th>MSE</th>'
@@ -307,18 +324,34 @@ def _reference_gallery(report: dict) -> dict[str, dict]:
     return out
 
 
+def heat_legend(width: int = 260) -> str:
+    """The heat maps' ΔE00 scale: the color bar with its (square-root spaced) ticks."""
+    ticks = "".join(
+        f'<span style="position:absolute;left:{float(heat_position(t)) * width:.0f}px;top:13px;'
+        f'font-size:10px;transform:translateX(-50%)">{t:g}{"+" if t == HEAT_MAX_DE else ""}'
+        "</span>" for t in HEAT_TICKS)
+    return (f'ΔE00 heat scale (square root; 2.3 ≈ just noticeable): <span style="position:'
+            f'relative;display:inline-block;width:{width}px;height:26px;vertical-align:top">'
+            f'<span class="legend" style="width:{width}px;background:{heat_css_gradient()}">'
+            f"</span>{ticks}</span>")
+
+
 def galleries(report: dict, report_dir: Path | None = None) -> str:
     """Per artifact, one grid row per kept eval photo (worst ΔE00 first): original, gray
     input, FP32 colors, artifact colors, ΔE00 heat map; thumbnails link to the full size."""
     photos = (report.get("gallery") or {}).get("photos") or {}
     refs = _reference_gallery(report)
-    legend = (f'ΔE00 scale: 0 <span class="legend" style="background:{heat_css_gradient()}">'
-              f"</span> {HEAT_MAX_DE:g}+ (2.3 ≈ just noticeable)")
-    parts = []
-    for row in report.get("rows", []):
-        gal = row.get("gallery") or {}
-        if row.get("status") != "ok" or not gal.get("photos"):
-            continue
+    legend = heat_legend()
+    parts, nav = [], []
+    shown = [r for r in report.get("rows", []) if r.get("status") == "ok"
+             and (r.get("gallery") or {}).get("photos")]
+    # the artifacts that differ most from FP32 first (mean ΔE00 vs FP32)
+    shown.sort(key=lambda r: -(r.get("de_vs_fp32") if r.get("de_vs_fp32") is not None
+                               else -1.0))
+    for row in shown:
+        gal = row["gallery"]
+        nav.append(f'<a href="#g-{escape(row["artifact"])}">{escape(_short(row))}</a> '
+                   f'({_num(row.get("de_vs_fp32"), "{:.2f}")})')
         ref_photos = (refs.get(row["artifact"]) or {}).get("photos") or {}
         scores = {p["image"]: p for p in row.get("per_image") or []}
         head = "".join(f"<th>{escape(h)}</th>" for h in ("photo",) + GALLERY_COLUMNS)
@@ -343,7 +376,8 @@ def galleries(report: dict, report_dir: Path | None = None) -> str:
                      f"<thead><tr>{head}</tr></thead><tbody>{''.join(trs)}</tbody></table>")
     if not parts:
         return "<p>No pictures were saved with this report.</p>"
-    return "\n".join(parts)
+    return (f'<p class="note">Artifacts by mean ΔE00 vs FP32, largest first: {", ".join(nav)}'
+            "</p>\n" + "\n".join(parts))
 
 
 def context_block(report: dict) -> str:
@@ -395,6 +429,11 @@ def render(report: dict, report_dir: str | Path | None = None) -> str:
     banner.append(_badge(f"{len(failed)} of {len(report.get('rows', []))} artifacts failed",
                          "bad") if failed else _badge(f"{len(report.get('rows', []))} "
                                                       "artifacts measured", "ok"))
+    load = (ctx.get("load_average") or [0])[0]
+    cores = (ctx.get("cpu") or {}).get("cores_available") or 1
+    if load > cores:  # the same rule as the benchmark results files
+        banner.append(_badge(f"busy machine: load average {load} on {cores} cores — times "
+                             "inflated, re-run idle before quoting them", "warn"))
     fired = "".join(f"<li>{escape(f)}</li>" for f in gates.get("fired", []))
     flick = flicker_section(report)
     body = [

@@ -46,6 +46,10 @@ def _fmt(v: float) -> str:
     return f"{v:g}" if abs(v) >= 1 or v == 0 else f"{v:.2g}"
 
 
+def _ms(v: float) -> str:
+    return f"{v:.3g}" if v < 100 else f"{v:.0f}"
+
+
 def pareto_front(points: list[Point]) -> list[Point]:
     """Points no other point beats on both axes (lower x = faster, higher y = better), by x."""
     front = []
@@ -105,16 +109,24 @@ def scatter(points: list[Point], x_label: str, y_label: str, title: str,
         out.append(f'<path d="{" ".join(path)}" fill="none" stroke="#d62728" '
                    'stroke-dasharray="4 3"/>')
     on_front = {id(p) for p in front}
-    placed: list[tuple[float, float]] = []
-    for p in pts:
+    placed: list[tuple[float, float, float]] = []
+    for p in sorted(pts, key=lambda p: id(p) not in on_front):  # front points named first
         fill = "#d62728" if id(p) in on_front else "white"
         out.append(f'<circle class="pt" cx="{sx(p.x):.1f}" cy="{sy(p.y):.1f}" r="4.5" '
                    f'fill="{fill}" stroke="#d62728"><title>{escape(p.label)}: '
                    f'{p.x:.3g} ms, {p.y:.2f} dB</title></circle>')
         lx, ly = sx(p.x) + 6, sy(p.y) - 5
-        while any(abs(lx - x) < 60 and abs(ly - y) < 10 for x, y in placed):
-            ly += 10  # a label under the one already there, not on top of it
-        placed.append((lx, ly))
+        width_px = 5 * len(p.label)
+
+        def clash(y, lx=lx, w=width_px):
+            return any(abs(lx - x) < max(w, pw_) and abs(y - py) < 10 for x, py, pw_ in placed)
+
+        if clash(ly):
+            if id(p) not in on_front:
+                continue  # crowded: its name is in the point's tooltip
+            while clash(ly):
+                ly += 10  # front points are always named, under the label already there
+        placed.append((lx, ly, width_px))
         out.append(f'<text x="{lx:.1f}" y="{ly:.1f}" font-size="9" '
                    f'fill="#444">{escape(p.label)}</text>')
     out.append("</svg>")
@@ -161,9 +173,9 @@ def paired_bars(labels: list[str], series: list[tuple[str, list[float | None]]],
             y = y0 + si * bar
             out.append(f'<rect class="bar" x="{left}" y="{y}" width="{max(1.0, sx(v)):.1f}" '
                        f'height="{bar - 1}" fill="{PALETTE[si % len(PALETTE)]}">'
-                       f'<title>{escape(label)}: {v:.3g} ms</title></rect>'
+                       f'<title>{escape(label)}: {_ms(v)} ms</title></rect>'
                        f'<text x="{left + max(1.0, sx(v)) + 3:.1f}" y="{y + bar - 2}" '
-                       f'font-size="9">{v:.3g}</text>')
+                       f'font-size="9">{_ms(v)}</text>')
     out.append(f'<text x="{left + pw / 2}" y="{height - 4}" text-anchor="middle">'
                f'{escape(x_label)}</text></svg>')
     return "\n".join(out)
