@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -84,8 +85,12 @@ class _StageError(Exception):
 
 
 def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}"[:300] if text else type(e).__name__
+    """An exception -> ``Type: the first informative line`` (as colorize_one words it:
+    runtimes such as OpenVINO put ``Exception from src/...cpp:84:`` before the reason)."""
+    text = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+    useful = [ln for ln in text if not re.fullmatch(r"Exception from \S+:\d+:?", ln)]
+    line = (useful or text or [""])[0]
+    return f"{type(e).__name__}: {line}"[:300] if line else type(e).__name__
 
 
 def _colorize_failure(src: Path, e: BaseException) -> _StageError:
