@@ -205,15 +205,16 @@ def ov_source_float_nodes(ov_model, source, names: list[str]) -> list[str]:
     if unknown:
         raise ValueError(f"float layers {', '.join(unknown)} are not node names of the source "
                          "graph (see `edgecolor analyze --model FILE.onnx`)")
-    wanted = set(names) | {o for n in names for o in outputs[n]}
-    found = []
+    found, matched = [], set()
     for op in ov_model.get_ops():
+        friendly = op.get_friendly_name()
         tensor_names = {t for out in op.outputs() for t in out.get_names()}
-        if op.get_friendly_name() in wanted or tensor_names & wanted:
-            found.append(op.get_friendly_name())
-    missing = [n for n in names if not ({n} | outputs[n]) & (
-        {op.get_friendly_name() for op in ov_model.get_ops()}
-        | {t for op in ov_model.get_ops() for out in op.outputs() for t in out.get_names()})]
+        for n in names:  # the ONNX frontend names decomposed ops "<node>/WithoutBiases"
+            if friendly == n or friendly.startswith(f"{n}/") or tensor_names & outputs[n]:
+                found.append(friendly)
+                matched.add(n)
+                break
+    missing = [n for n in names if n not in matched]
     if missing:
         raise ValueError(f"OpenVINO has no op for source nodes {', '.join(missing)}")
     return found
