@@ -482,3 +482,21 @@ def test_devices_lists_reachability_and_the_detected_profile(rig, fleet_report):
     assert "reachable" in dev and "detected: x86-cpu" in dev
     down = [ln for ln in lines if "device down" in ln]
     assert not down or "unreachable" in down[0]
+
+
+def test_sustained_run_records_the_health_curve(rig, art, fleet_report, tmp_path):
+    out = tmp_path / "out"
+    _edgecolor("bench", str(art["dir"]), "--images", str(art["photos"]), "-o", str(out),
+               "--on", "dev", *FAST, "--sustained", "3", check_rc=0)
+    report = _report(out)
+    s = report["devices"][0]["sustained"]
+    assert s["status"] == "ok" and s["artifact"] == report["rows"][0]["artifact"]
+    assert s["model_ms"]["n"] > 10  # ran for the 3 s asked, not the 2 runs of the table
+    health = s["health"]
+    assert health["n"] >= 3 and len(health["samples"]) == health["n"]
+    assert health["samples"][-1][0] >= 1.5  # seconds since the start, ~1 s apart
+    # this container exposes no sensors: the report says what could not be read
+    assert health["missing"] and all(r["health_note"].startswith(("not readable", "ok", "⚠"))
+                                     for r in report["rows"])
+    md = (out / "report.md").read_text()
+    assert "Sustained run on dev" in md and "| t (s) | temp (°C) |" in md

@@ -41,6 +41,18 @@ def sustained_markdown(report: dict) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
+def _write_html(report: dict, out: Path, err) -> Path | None:
+    """report.html beside report.json (a view of it; a failure is one warning line)."""
+    try:
+        from edgecolor.bench.html import write_html
+
+        return write_html(report, out)
+    except Exception as e:  # the JSON and markdown reports are written already
+        err(f"warning: report.html not written ({type(e).__name__}: {e}); render it later "
+            f"with `edgecolor report {out / 'report.json'} -o DIR`")
+        return None
+
+
 def bench_on(folder: Path, out: Path, settings, names: list[str], compare: str | None,
              fail_if: tuple[str, ...], threads_given: bool = False, install: bool = False,
              sustained: float | None = None) -> int:
@@ -84,8 +96,9 @@ def bench_on(folder: Path, out: Path, settings, names: list[str], compare: str |
     json_path, md_path = out / "report.json", out / "report.md"
     atomic_write_bytes(json_path, to_json(report).encode())
     atomic_write_bytes(md_path, (markdown(report) + sustained_markdown(report)).encode())
+    html_path = _write_html(report, out, err)
     click.echo(terminal_table(report))
-    click.echo(f"report: {json_path}  {md_path}")
+    click.echo(f"report: {json_path}  {md_path}" + (f"  {html_path}" if html_path else ""))
     for d in report["devices"]:
         if d["status"] != "ok":
             err(f"❌ {d['error']}")

@@ -106,6 +106,23 @@ def build_wheel(out_dir: Path) -> Path:
     return wheels[-1]
 
 
+_registry_lock = threading.Lock()
+
+
+def _remember_python(device: Device, python: str, log: Callable[[str], None]) -> None:
+    """After --install: record the venv's python for the device (next runs need no
+    --install)."""
+    from edgecolor.devices.remote.registry import RegistryError, add_device
+
+    with _registry_lock:
+        try:
+            path = add_device(replace(device, python=python), replace=True)
+        except RegistryError as e:
+            log(f"[{device.name}] warning: installed, but not recorded ({e})")
+            return
+    log(f"[{device.name}] edgecolor installed; its python {python} recorded in {path}")
+
+
 def _run_device(out: DeviceOutcome, folder: Path, settings: BenchSettings,
                 threads_given: bool, install: bool, wheel: Callable[[], Path],
                 shared: SharedReference, sustained: float | None,
@@ -120,6 +137,7 @@ def _run_device(out: DeviceOutcome, folder: Path, settings: BenchSettings,
                 raise
             s.install(wheel(), out.device.profile or s._profile())
             s.connect()
+            _remember_python(out.device, s.python, log)
         out.profile = s.profile()
         out.artifacts, note = profile_artifacts(folder, out.profile)
         if note:

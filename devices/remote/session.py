@@ -191,7 +191,8 @@ class SshSession:
         base = self._py() if self.python != "python3" else "python3"
         venv = f"{self.cache}/venv"
         wheel_path = shlex.quote(f"{self.cache}/{bundle.rel}/{wheel.name}")
-        self.log(f"installing edgecolor {edgecolor.__version__} [{extra}] into {venv} ...")
+        self.log(f"[{self.device.name}] installing edgecolor {edgecolor.__version__} [{extra}] "
+                 f"into {venv} ...")
         self._run(f"{base} -m venv {shlex.quote(venv)} && {shlex.quote(venv)}/bin/python -m pip "
                   f"install -q {wheel_path}'[{extra}]'", 1800, "installing edgecolor")
         self.python = f"{venv}/bin/python"
