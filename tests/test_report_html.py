@@ -282,3 +282,15 @@ def test_pareto_front():
     pts = [Point("slow-good", 10, 30), Point("fast-bad", 1, 20), Point("dominated", 12, 25),
            Point("mid", 5, 28), Point("tie-slower", 6, 28)]
     assert [p.label for p in pareto_front(pts)] == ["fast-bad", "mid", "slow-good"]
+
+
+def test_pictures_that_cannot_be_written_never_fail_the_numbers(tmp_path):
+    from edgecolor.bench.gallery import GallerySaver
+
+    blocker = tmp_path / "report_files"
+    blocker.write_text("a file where the folder should be")
+    saver = GallerySaver(str(blocker), "x.tflite")
+    out = np.full((40, 60, 3), 0.5, np.float32)
+    saver.add("a.jpg", out, out * 0.9, {"de_vs_fp32": 1.0})
+    result = saver.finish()
+    assert set(result) == {"error"} and "report_files" in result["error"]

@@ -162,7 +162,14 @@ class GallerySaver:
     def finish(self) -> dict:
         """Write the kept photos -> {"dir", "heat_max_de", "n", "kept", "order", "photos":
         {name: {"colors": {full, thumb}, "heat": {full, thumb} | None, "de_vs_fp32"}}}, worst
-        first in "order"."""
+        first in "order". A folder that cannot be written gives {"error": one line} instead:
+        the pictures never fail the artifact's numbers."""
+        try:
+            return self._write()
+        except OSError as e:
+            return {"error": f"{self.root}: pictures not saved ({e.strerror or e})"}
+
+    def _write(self) -> dict:
         folder = Path(self.root) / slug(self.name)
         rel = f"{Path(self.root).name}/{slug(self.name)}"
         limit = MAX_REFERENCE_PHOTOS if self.keep_all else MAX_ARTIFACT_PHOTOS

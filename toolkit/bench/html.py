@@ -374,6 +374,8 @@ def galleries(report: dict, report_dir: Path | None = None) -> str:
         parts.append(f'<h3 id="g-{escape(row["artifact"])}">{escape(row["artifact"])}</h3>'
                      f'<p class="note">{kept}. {legend}</p><table class="grid">'
                      f"<thead><tr>{head}</tr></thead><tbody>{''.join(trs)}</tbody></table>")
+    parts += [f'<p class="note">{escape(r["artifact"])}: {escape(r["gallery"]["error"])}</p>'
+              for r in report.get("rows", []) if (r.get("gallery") or {}).get("error")]
     if not parts:
         return "<p>No pictures were saved with this report.</p>"
     return (f'<p class="note">Artifacts by mean ΔE00 vs FP32, largest first: {", ".join(nav)}'
