@@ -126,3 +126,33 @@ def test_one_psnr_implementation():
         text = (root / rel).read_text()
         assert "log10(" not in text, f"{rel} computes a PSNR itself"
         assert "PSNR_CAP_DB = 100" not in text and "PSNR_CAP = 100" not in text
+
+
+def test_quick_check_scores_at_full_resolution_with_the_one_scorer(colorful_baseline64,
+                                                                   calib_dir, tmp_path):
+    """convert's quick check: the same numbers edgecolor.fidelity gives for the artifact on
+    the held-out photos at their own size (the model runs at 64 px)."""
+    import json
+
+    from edgecolor.converters.run import convert_all
+    from edgecolor.fidelity import FidelityScorer, PhotoSet
+    from edgecolor.runtimes import load_runner
+    from edgecolor.runtimes.keras import KerasRunner
+
+    model, spec, weights = colorful_baseline64
+    (res,) = convert_all("baseline", "x86-cpu", formats=["tflite"], precisions=["dynamic"],
+                         calib=calib_dir, out_dir=tmp_path, weights=weights, imgsz=64)
+    assert res.ok, res.error
+    check = json.loads(res.path.with_suffix(".json").read_text())["quick_check"]
+    assert check["resolution"] == "full" and check["fidelity"]["images"] == check["images"]
+    from edgecolor.calibration import CalibrationSet
+
+    held = CalibrationSet.from_folder(calib_dir, spec, size=200).holdout_paths
+    photos = PhotoSet(held, spec)
+    assert photos.truth[0].shape[0] > 64
+    scorer = FidelityScorer(photos, KerasRunner.from_model(model, spec).infer)
+    with load_runner(res.path) as runner:
+        fid = scorer.score(runner.infer)
+    assert check["psnr_db"] == pytest.approx(fid.psnr_vs_fp32.mean, abs=1e-6)
+    assert check["fidelity"]["de_mean"]["mean"] == pytest.approx(fid.de_mean.mean, abs=1e-3)
+    assert "dpsnr" in check["fidelity"] and 30 < check["psnr_db"] < 100

@@ -150,7 +150,7 @@ def registered(spiky, tmp_path_factory):
         remove()
 
 
-def _convert(model, weights, folder, out, budget=BUDGET):
+def _convert(model, weights, folder, out, budget=BUDGET, extra=()):
     from click.testing import CliRunner
 
     from edgecolor.cli import cli
@@ -158,18 +158,27 @@ def _convert(model, weights, folder, out, budget=BUDGET):
     return CliRunner().invoke(cli, [
         "convert", "--model", model, "--weights", str(weights), "--target", "x86-cpu",
         "--format", "tflite", "--precision", "int8", "--imgsz", str(SIZE),
-        "--calib", str(folder), "--max-dpsnr", str(budget), "-o", str(out)])
+        "--calib", str(folder), "--max-dpsnr", str(budget), *extra, "-o", str(out)])
 
 
 def test_convert_cli_records_the_budget_in_manifest_and_summary(registered, tmp_path):
     weights, folder = registered["one"]
-    result = _convert("spiky-budget", weights, folder, tmp_path)
+    result = _convert("spiky-budget", weights, folder, tmp_path, extra=["--max-de", "4"])
     assert result.exit_code == 0, result.output
     assert "budget met by int8 + float layers: dPSNR " in result.output
+    # the profile's PSNR-vs-FP32 floor applies beside --max-dpsnr; each bound says its margin
+    assert "PSNR vs FP32 " in result.output and ">= 40 (+" in result.output
     manifest = json.loads((tmp_path / "spiky-budget-tflite-int8.json").read_text())
     q = manifest["quantization"]
     assert manifest["float_layers"] == q["float_layers"] == ["spike"]
     assert q["max_dpsnr"] == BUDGET and q["validation"]["dpsnr"] <= BUDGET
+    assert q["budget"] == {"max_dpsnr": BUDGET, "min_psnr_fp32": 40.0, "max_de": 4.0}
+    checks = {c["figure"]: c for c in q["checks"]}
+    assert set(checks) == {"dpsnr", "psnr_vs_fp32", "de_mean"}
+    assert all(c["held"] for c in checks.values())
+    assert checks["psnr_vs_fp32"]["margin"] == pytest.approx(
+        q["validation"]["psnr_vs_fp32"] - 40.0, abs=2e-3)
+    assert q["validation"]["ci95"]["psnr_vs_fp32"][0] <= q["validation"]["psnr_vs_fp32"]
     assert q["attempts"][0]["score"]["dpsnr"] > BUDGET
     assert q["speed"]["speedup_vs_fp32"] > 0
     assert manifest["quick_check"]["ok"]
