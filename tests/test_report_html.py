@@ -115,6 +115,7 @@ def test_flicker_for_fp32_and_each_artifact(bench_out):
     ref = report["references"][0]["row"]["flicker"]
     rows = _rows(report)
     assert "Flicker (ΔE00, static regions)" in result.output
+    assert "Flicker (ΔE00, static regions)" in (out / "report.md").read_text()
     for fl in [ref] + [r["flicker"] for r in rows.values()]:
         assert fl["frames"] == 10 and len(fl["raw"]) == len(fl["smoothed"]) == 9
         assert 0 < fl["mean_smoothed"] < fl["mean_raw"]

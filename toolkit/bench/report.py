@@ -289,6 +289,10 @@ def markdown(report: dict) -> str:
               "measuring process (load or runs). Measured on = the machine the times come "
               "from (\"not on <target>\": not the device the artifact was made for; "
               "\"emulated\": under qemu, not device speed)."]
+    from edgecolor.bench.flicker import flicker_table
+
+    if flicker_table(report):  # bench --video: mean ΔE00 on static regions per row
+        lines += ["", "```", flicker_table(report), "```"]
     return "\n".join(lines) + "\n"
 
 
