@@ -188,7 +188,7 @@ def keras_sources(tmp_path_factory):
     inp = keras.Input((None, None, 1), name="l")
     x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inp)
     x = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
-    x = keras.layers.UpSampling2D(interpolation="bilinear")(x)
+    x = keras.layers.UpSampling2D()(x)
     y = keras.layers.Conv2D(2, 3, padding="same", activation="tanh", name="ab")(x)
     model = keras.Model(inp, y)
     d = tmp_path_factory.mktemp("own-keras")
