@@ -54,6 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--methods", default="cle,bc,cle+bc",
                    help="Keras-side PTQ methods measured on TFLite / ONNX rows ('' for none)")
     p.add_argument("--stem", default="quantization-fidelity", help="results file stem")
+    p.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                   help="render one results file from several runs' JSON (e.g. one row each, "
+                        "run side by side); no measuring")
     p.add_argument("--imgsz", type=int, default=256, help="square input size")
     p.add_argument("--calib", type=Path, help="calibration photos (default: shared bsd100)")
     p.add_argument("--calib-size", type=int, default=100)
@@ -392,6 +395,43 @@ def markdown(command: str, reports: list[dict], args, calib_dir, eval_dirs,
     return "\n".join(out) + "\n"
 
 
+def merge(args, argv) -> int:
+    """--merge: the rows of several runs (same models, settings) -> one .md and .json."""
+    from argparse import Namespace
+
+    from edgecolor.imageio import atomic_write_bytes
+
+    runs = [json.loads(p.read_text()) for p in args.merge]
+    first = runs[0]
+    settings = first["settings"]
+    reports: dict[str, dict] = {}
+    for run in runs:
+        if run["settings"]["imgsz"] != settings["imgsz"] or run["max_dpsnr"] != first[
+                "max_dpsnr"]:
+            sys.exit(f"error: {run['command']}: other settings than {first['command']}")
+        for rep in run["models"]:
+            if rep["model"] in reports:
+                reports[rep["model"]]["rows"] += rep["rows"]
+            else:
+                reports[rep["model"]] = dict(rep)
+    view = Namespace(host_kind=args.host_kind, budgets=first["max_dpsnr"],
+                     min_psnr_fp32=first["min_psnr_fp32"], runs=settings["runs"],
+                     threads=settings["threads"])
+    me = "python benchmarks/quant_table.py " + shlex.join(sys.argv[1:] if argv is None
+                                                          else argv)
+    command = " & ".join(r["command"] for r in runs) + f" (side by side), then {me}"
+    md = markdown(command, list(reports.values()), view, Path(settings["calib"]),
+                  [Path(e) for e in settings["eval"]])
+    stem = args.out / f"{args.stem}-{args.host_kind}"
+    atomic_write_bytes(stem.with_suffix(".md"), md.encode())
+    atomic_write_bytes(stem.with_suffix(".json"), (json.dumps(
+        {**first, "command": command, "models": list(reports.values())}, indent=2)
+        + "\n").encode())
+    print(md)
+    print(f"written: {stem}.md and .json", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from edgecolor._tf import quiet_tf_env
 
@@ -401,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     args.host_kind = args.host_kind or resolve_profile("auto").name
+    if args.merge:
+        return merge(args, argv)
     args.budgets = [float(b) for b in str(args.max_dpsnr).split(",")]
     calib_dir, eval_dirs = default_sets(args)
     command = "python benchmarks/quant_table.py " + shlex.join(sys.argv[1:] if argv is None
@@ -416,7 +458,12 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_bytes(stem.with_suffix(".json"),
                        (json.dumps({"schema": "edgecolor.quant/2", "command": command,
                                     "max_dpsnr": args.budgets,
-                                    "min_psnr_fp32": args.min_psnr_fp32, "models": reports,
+                                    "min_psnr_fp32": args.min_psnr_fp32,
+                                    "settings": {"runs": args.runs, "threads": args.threads,
+                                                 "imgsz": args.imgsz, "rows": args.rows,
+                                                 "calib": str(calib_dir),
+                                                 "eval": [str(d) for d in eval_dirs]},
+                                    "models": reports,
                                     "not_measured": not_measured([r["model"]
                                                                   for r in reports]),
                                     "eccv16_heads": heads},
