@@ -149,17 +149,20 @@ def command(inputs, out_dir, model, io, weights, artifact, imgsz, threads, overw
         _refuse(refusal)
     runner = _make_runner(model, weights, artifact, imgsz, threads, io)
     counts = {"done": 0, "skipped": 0, "failed": len(errors)}
-    stopped = 0
-    with click.progressbar(paths, label="colorizing", file=sys.stderr,
-                           show_pos=True) if len(paths) > 3 else _nullbar(paths) as bar:
-        for i, p in enumerate(bar):
-            outcome = colorize_one(runner, p, out / p.name, overwrite)
-            counts[outcome.status] += 1
-            if outcome.message:
-                click.echo(outcome.message, err=True)
-            if outcome.fatal:
-                stopped = len(paths) - i - 1
-                break
+    # decode / inference / encode overlapped (edgecolor.folder); the same per-file outcomes
+    # and messages as colorize_one, a full disk stops the run
+    from edgecolor.folder import NOT_TRIED, colorize_files
+    from edgecolor.progress import Progress
+
+    with Progress(len(paths), "colorizing") if len(paths) > 3 else _nullbar(None) as bar:
+        report = colorize_files(
+            runner, paths, out, overwrite=overwrite,
+            on_result=lambda r: r.message and click.echo(r.message, err=True),
+            progress=(lambda done, total: bar.update()) if bar is not None else None)
+    for r in report.results:
+        if r.status != NOT_TRIED:
+            counts[r.status] += 1
+    stopped = report.count(NOT_TRIED)
     click.echo(summary_line(counts, out, stopped))
     sys.exit(EXIT_SOME_FAILED if counts["failed"] or stopped else 0)
 
