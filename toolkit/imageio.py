@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import struct
 import tempfile
 import threading
@@ -66,6 +67,8 @@ def _bgr_to_rgb(img: np.ndarray) -> np.ndarray:
 
 # -- headers: (width, height) without decoding ------------------------------------------------
 
+# in entropy-coded data FF is followed by 00 (stuffing), D0-D7 (restarts) or FF (fill)
+_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
@@ -99,15 +102,10 @@ def _jpeg_walk(data: bytes) -> tuple[tuple[int, int] | None, bool]:
             size = (w, h)
         pos += 2 + length
         if marker == 0xDA:  # start of scan: entropy-coded data up to the next real marker
-            while True:
-                pos = data.find(b"\xff", pos)
-                if pos < 0 or pos + 1 >= n:
-                    return size, False
-                nxt = data[pos + 1]
-                if nxt == 0x00 or 0xD0 <= nxt <= 0xD7 or nxt == 0xFF:
-                    pos += 1 if nxt == 0xFF else 2
-                    continue
-                break
+            m = _SCAN_END.search(data, pos)
+            if m is None:
+                return size, False
+            pos = m.start()
     return size, False
 
 
