@@ -298,3 +298,18 @@ def find_artifacts(folder: str | os.PathLike) -> list[Path]:
         p for p in folder.iterdir()
         if p.suffix in suffixes and p.is_file() and manifest_path(p).is_file()
     )
+
+
+def weights_source_of(manifest: dict | None) -> str | None:
+    """Manifest -> "bundled" | "cache" | "file" | "random", or None when it does not say.
+
+    Reads ``weights_source`` (written at conversion since issue 18); older manifests say
+    ``weights: "random-init"`` for random weights.
+    """
+    m = manifest or {}
+    source = m.get("weights_source")
+    if source:
+        return str(source)
+    if m.get("weights") in ("random-init", "random", "none"):
+        return "random"
+    return None

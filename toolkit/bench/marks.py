@@ -9,26 +9,13 @@ from __future__ import annotations
 import platform
 from dataclasses import dataclass
 
+from edgecolor.manifest import weights_source_of
+
 RANDOM_MARK = "random weights — speed only"  # = edgecolor.zoo.RANDOM_MARK (no zoo import)
 # report row keys that are quality, not speed: a random-weights row shows RANDOM_CELL instead
 QUALITY_KEYS = ("mse", "psnr_db", "ssim", "colorfulness", "ciede2000", "psnr_vs_fp32_db",
                 "dpsnr_db", "psnr_change_db", "dpsnr_change_db")
 RANDOM_CELL = "random weights"
-
-
-def weights_source_of(manifest: dict | None) -> str | None:
-    """Manifest -> "bundled" | "cache" | "file" | "random", or None when it does not say.
-
-    Reads ``weights_source`` (written at conversion since issue 18); older manifests say
-    ``weights: "random-init"`` for random weights.
-    """
-    m = manifest or {}
-    source = m.get("weights_source")
-    if source:
-        return str(source)
-    if m.get("weights") in ("random-init", "random", "none"):
-        return "random"
-    return None
 
 
 @dataclass(frozen=True)

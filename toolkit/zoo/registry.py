@@ -145,8 +145,7 @@ def random_weights_refusal(model: str, weights: str | None = None,
     ``weights_source: random``), else None. Unknown models / unreadable manifests: None (the
     runner's own checks report them)."""
     if artifact is not None:
-        from edgecolor.bench.marks import weights_source_of
-        from edgecolor.manifest import ManifestError, load_manifest
+        from edgecolor.manifest import ManifestError, load_manifest, weights_source_of
 
         try:
             manifest = load_manifest(Path(artifact), verify=False)
