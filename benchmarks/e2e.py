@@ -247,7 +247,8 @@ def to_markdown(data: dict) -> str:
         "timed interleaved, in one run), not the absolute times. Baseline artifacts carry the "
         "bundled trained weights. Old = the float reference path every 8-bit photo took "
         f"before (and the camera loop of `{data['before_rev']}`); new = edgecolor.color_u8 + "
-        "the pipelined camera + the folder engine.", "",
+        "the pipelined camera + the folder engine." + (f" {data['note']}" if data.get("note")
+                                                        else ""), "",
         "## Photos (decoded 8-bit RGB array in, colorized array out; medians, ms)", "",
         "Host-side = everything but the model and the codec (L, model inputs, output decode, "
         "ab upsample + recombination), timed without the model call (median, and in brackets "
@@ -316,7 +317,17 @@ def main(argv=None) -> int:
     ap.add_argument("--photos", type=int, default=200, help="folder size")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: a third of the rounds (numbers are noisier)")
+    ap.add_argument("--note", help="a sentence for the results file (e.g. the machine's load)")
+    ap.add_argument("--render", type=Path, metavar="JSON",
+                    help="only re-render the .md of an existing results .json (with --note)")
     args = ap.parse_args(argv)
+    if args.render:
+        data = json.loads(args.render.read_text())
+        if args.note:
+            data["note"] = args.note
+        atomic_write_bytes(args.render, json.dumps(data, indent=2).encode())
+        atomic_write_bytes(args.render.with_suffix(".md"), to_markdown(data).encode())
+        return 0
     global SIZES
     if args.skip_large:
         SIZES = SIZES[:3]
@@ -337,7 +348,8 @@ def main(argv=None) -> int:
     if args.threads:
         command += f" --threads {args.threads}"
     data = {"command": command, "threads": args.threads, "before_rev": args.before_rev,
-            "machine": _machine(), "photos": [], "camera": [], "folder": []}
+            "machine": _machine(), "note": args.note, "photos": [], "camera": [],
+            "folder": []}
     for label, r in runners.items():
         print(f"photos: {label}", file=sys.stderr)
         data["photos"] += bench_photos(r, label)
