@@ -302,7 +302,7 @@ def _machine() -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("artifacts", nargs="+", type=Path, help="int8 artifacts (.xml/.tflite/.onnx)")
+    ap.add_argument("artifacts", nargs="*", type=Path, help="int8 artifacts (.xml/.tflite/.onnx)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks/results/e2e-x86-cpu",
                     help="results path without suffix (.md and .json are written)")
     ap.add_argument("--camera-frames", type=int, default=60)
@@ -328,6 +328,8 @@ def main(argv=None) -> int:
         atomic_write_bytes(args.render, json.dumps(data, indent=2).encode())
         atomic_write_bytes(args.render.with_suffix(".md"), to_markdown(data).encode())
         return 0
+    if not args.artifacts:
+        ap.error("give the int8 artifacts to measure (or --render JSON)")
     global SIZES
     if args.skip_large:
         SIZES = SIZES[:3]
