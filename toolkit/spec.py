@@ -59,7 +59,8 @@ class InputSpec:
     def make(self, l_full: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
         """Full-resolution L (H, W) in 0..100 -> (1, h, w, channels) float32 network input."""
         h, w = size or self.size
-        l_small = cv2.resize(l_full.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+        l_small = cv2.resize(l_full.astype(np.float32, copy=False), (w, h),
+                             interpolation=cv2.INTER_AREA)
         if self.norm in CHANNEL_NORMALIZERS:
             x = CHANNEL_NORMALIZERS[self.norm](l_small).astype(np.float32)[None]
             if x.shape[-1] != self.channels:
