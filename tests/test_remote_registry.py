@@ -97,6 +97,10 @@ def test_failures_name_the_device_and_the_fix():
     disk = explain(d, SshResult(2, b"", "tar: a/x: Cannot write: No space left on device\n"),
                    "sending files")
     assert disk.kind == "disk" and "--cache" in str(disk)
+    short = explain(d, SshResult(2, b"", "tar: ./kodim10.jpg: Wrote only 2048 of 10240 bytes\n"
+                                         "tar: Exiting with failure status due to previous "
+                                         "errors\n"), "sending files")
+    assert short.kind == "disk"  # GNU tar's short write on a full disk
 
 
 def test_bench_job_travels_with_its_paths_rewritten():

@@ -153,7 +153,8 @@ def explain(device: Device, result: SshResult, doing: str) -> RemoteError:
         return RemoteError(f"{head}: no answer within the timeout while {doing} (the board "
                            "hangs or is overloaded); check it with `ssh "
                            f"{dest} uptime`, or raise --timeout", "timeout")
-    if "no space left on device" in low or "disk quota exceeded" in low:
+    full = ("no space left on device", "disk quota exceeded", ": wrote only ")  # tar: short write
+    if any(f in low for f in full):
         return RemoteError(f"{head}: no space left on the device while {doing} (cache "
                            f"{device.cache}); free space there, or set another cache folder "
                            f"(edgecolor devices add {device.name} ... --cache DIR --replace)",
