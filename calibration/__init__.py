@@ -5,7 +5,7 @@ Runtime CalibrationDataReader); the set's size, digest and method go into each m
 """
 
 from edgecolor.calibration.ahash import average_hash, hamming
-from edgecolor.calibration.dataset import CALIB_METHODS, CalibrationSet
+from edgecolor.calibration.dataset import CalibrationSet
 from edgecolor.calibration.readers import (
     nncf_dataset,
     ort_calibration_reader,
@@ -13,7 +13,6 @@ from edgecolor.calibration.readers import (
 )
 
 __all__ = [
-    "CALIB_METHODS",
     "CalibrationSet",
     "average_hash",
     "hamming",

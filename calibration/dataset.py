@@ -21,7 +21,6 @@ from edgecolor.imageio import IMAGE_SUFFIXES, ImageError, read_rgb
 from edgecolor.manifest import sha256_file
 from edgecolor.spec import ModelSpec
 
-CALIB_METHODS = ("minmax", "percentile", "entropy")
 MIN_REAL_CALIB = 100  # images; fewer is a smoke test, not a calibration
 
 
@@ -52,25 +51,21 @@ class CalibrationSet:
     samples: list[list[np.ndarray]]
     holdout: list[list[np.ndarray]]
     digest: str
-    method: str = "minmax"
     seed: int = 0
     image_ahash: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # one line per unreadable image
 
     @classmethod
     def from_folder(cls, folder: str | Path | None, spec: ModelSpec, size: int | None = 200,
-                    seed: int = 0, holdout: int | float = 0.2,
-                    method: str = "minmax") -> CalibrationSet:
+                    seed: int = 0, holdout: int | float = 0.2) -> CalibrationSet:
         """Image folder (None: the bundled samples, with a warning) -> CalibrationSet.
 
         size: calibration images (None or more than available: all); holdout: images (int)
         or fraction (float) kept apart, never used to calibrate; seed: shuffling seed.
         Unreadable images are skipped with a one-line warning each. Raises ValueError for a
-        missing folder, a folder without images or an unknown method.
+        missing folder or a folder without images. The calibration *method* is the
+        conversion's (``ConvertOptions.calib_method``), not the photos'.
         """
-        if method not in CALIB_METHODS:
-            raise ValueError(f"unknown calibration method {method!r}; choose one of: "
-                             f"{', '.join(CALIB_METHODS)}")
         bundled = folder is None
         if folder is None:
             from edgecolor.samples import CALIB_DIR
@@ -121,18 +116,18 @@ class CalibrationSet:
         digest = hashlib.sha256(
             "".join(sorted(sha256_file(p) for p in paths)).encode()).hexdigest()
         return cls(spec, folder, paths, holdout_paths, samples, holdout_samples, digest,
-                   method, seed, hashes, skipped)
+                   seed, hashes, skipped)
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def info(self) -> dict:
-        """Manifest record: folder, size, digest, method, seed, holdout count, image aHashes."""
+        """Manifest record: folder, size, digest, seed, holdout count, image aHashes (the
+        converter adds the method it calibrated with)."""
         return {
             "folder": str(self.folder),
             "size": len(self.samples),
             "digest": self.digest,
-            "method": self.method,
             "seed": self.seed,
             "holdout": len(self.holdout),
             "image_ahash": list(self.image_ahash),

@@ -187,8 +187,7 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
 
         calib = CALIB_DIR  # only its held-out image is used, for the quick check
     try:
-        cs = CalibrationSet.from_folder(calib, spec, size=calib_size, seed=seed,
-                                        method=calib_method)
+        cs = CalibrationSet.from_folder(calib, spec, size=calib_size, seed=seed)
     except ValueError as e:
         raise ConvertRequestError(str(e)) from e
     reference = source.reference() if source is not None else KerasRunner.from_model(model,
@@ -270,7 +269,7 @@ def _budget_for(precision: str, max_dpsnr: float | None, budget: bool | None,
 
 def _request(model_name, target, formats, precisions, calib_method):
     """Validate everything that needs no TensorFlow -> (profile, rows, explicit formats)."""
-    from edgecolor.calibration import CALIB_METHODS
+    from edgecolor.formats import CALIB_METHODS
     from edgecolor.zoo import get_model_info
 
     try:

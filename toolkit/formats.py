@@ -92,6 +92,11 @@ RUNNERS: dict[str, str] = {
 }
 
 
+# every calibration method some format offers (its row says which it takes): the one list
+CALIB_METHODS: tuple[str, ...] = tuple(dict.fromkeys(
+    m for f in FORMATS.values() for m in f.calib_methods))
+
+
 def _load(ref: str):
     module, attr = ref.split(":")
     return getattr(importlib.import_module(module), attr)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecolor.bench.stats import summarize, time_calls, time_once
+from edgecolor.errors import one_line
 
 
 def _status_kb(key: str) -> int | None:
@@ -61,11 +62,6 @@ def reset_peak_rss() -> bool:
         return True
     except OSError:
         return False
-
-
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
 
 def _make_runner(job: dict):
@@ -198,7 +194,7 @@ def run_job(job: dict) -> dict:
         runner.deactivate()
     except Exception as e:  # any runtime error becomes the row's one-line reason
         result["status"] = "failed"
-        result["error"] = f"{stage}: {_one_line(e)}"
+        result["error"] = f"{stage}: {one_line(e)}"
     return result
 
 

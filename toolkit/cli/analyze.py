@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from edgecolor.formats import CALIB_METHODS
 from edgecolor.quant import MAX_PROBES
 
 DEFAULT_FORMATS = ("tflite:int8", "openvino:int8", "onnx:int8-cpu")
@@ -53,7 +54,7 @@ def parse_formats(items: tuple[str, ...]) -> list[tuple[str, str]]:
                    "format:precision (onnx:int8 = TensorRT Q/DQ). Default: "
                    + ", ".join(DEFAULT_FORMATS) + ".")
 @click.option("--calib-method", default="minmax", show_default=True,
-              type=click.Choice(["minmax", "percentile", "entropy"]),
+              type=click.Choice(CALIB_METHODS),
               help="Activation range estimation (TFLite always uses minmax).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
 @click.option("--max-probes", type=click.IntRange(min=0), default=MAX_PROBES,
@@ -89,7 +90,7 @@ def command(model, weights, imgsz, width, calib, calib_size, holdout, formats, c
     holdout_arg = int(holdout) if holdout >= 1 else holdout
     try:
         keras_model, spec, cs = _load(model, weights, imgsz, width, calib, calib_size or None,
-                                      holdout_arg, calib_method, seed)
+                                      holdout_arg, seed)
     except (ValueError, RuntimeError) as e:
         click.echo(f"error: {str(e).splitlines()[0]}", err=True)
         sys.exit(2)
@@ -105,7 +106,7 @@ def command(model, weights, imgsz, width, calib, calib_size, holdout, formats, c
     with Progress(total, "quantizing variants") as bar:
         result = analyze(keras_model, spec, cs, model_name=model, formats=pairs,
                          progress=bar.update, max_probes=max_probes,
-                         timing_runs=timing_runs)
+                         timing_runs=timing_runs, method=calib_method)
     out = Path(out_dir)
     json_path = rep.write_json(result, out / f"{model}-sensitivity.json")
     png_path = rep.bar_chart(result, out / f"{model}-sensitivity.png")
@@ -117,7 +118,7 @@ def command(model, weights, imgsz, width, calib, calib_size, holdout, formats, c
     sys.exit(1 if result.errors or not result.backends else 0)
 
 
-def _load(model, weights, imgsz, width, calib, calib_size, holdout, calib_method, seed):
+def _load(model, weights, imgsz, width, calib, calib_size, holdout, seed):
     """-> (Keras model, spec, CalibrationSet); ValueError with a one-line reason."""
     from edgecolor.calibration import CalibrationSet
     from edgecolor.zoo import create_model
@@ -125,8 +126,7 @@ def _load(model, weights, imgsz, width, calib, calib_size, holdout, calib_method
     kw = {"width": width} if width else {}
     keras_model, spec = create_model(model, input_size=imgsz, weights=weights or "default",
                                      batch_size=1, **kw)
-    cs = CalibrationSet.from_folder(calib, spec, size=calib_size, seed=seed, holdout=holdout,
-                                    method=calib_method)
+    cs = CalibrationSet.from_folder(calib, spec, size=calib_size, seed=seed, holdout=holdout)
     if not cs.holdout:
         raise ValueError(f"{cs.folder}: no held-out images to validate on; use a folder "
                          "with more images or a larger --holdout")

@@ -9,8 +9,8 @@ import time
 
 import click
 
-from edgecolor.calibration.dataset import CALIB_METHODS
 from edgecolor.cli.options import builder_options, check_model_options
+from edgecolor.formats import CALIB_METHODS
 
 # CLI option -> the name the format table's ``args`` uses
 _FORMAT_ARGS = {"imgsz": "imgsz", "calib": "calib", "calib_size": "calib_size",

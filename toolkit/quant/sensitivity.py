@@ -225,15 +225,21 @@ def analyze(model, spec, calib, model_name: str | None = None,
             progress: Callable[[], None] | None = None,
             on_backend: Callable[[str], None] | None = None,
             max_probes: int | None = MAX_PROBES,
-            timing_runs: int = 0) -> SensitivityReport:
+            timing_runs: int = 0, method: str = "minmax") -> SensitivityReport:
     """Keras model + CalibrationSet -> :class:`SensitivityReport` over ``formats``.
 
     formats: (format, precision) pairs, e.g. ("onnx", "int8-cpu"). The calibration set's
     held-out images are the validation split. A backend that fails is recorded in
     ``errors`` (one line) and the others go on. Risk checks run once on the Keras model.
-    max_probes, timing_runs: see :func:`analyze_backend`.
+    max_probes, timing_runs: see :func:`analyze_backend`. method: calibration method
+    (``edgecolor.formats.CALIB_METHODS``); a format without it falls back to minmax.
+    ValueError for an unknown method.
     """
-    from edgecolor.formats import get_format
+    from edgecolor.formats import CALIB_METHODS, get_format
+
+    if method not in CALIB_METHODS:
+        raise ValueError(f"unknown calibration method {method!r}; choose one of: "
+                         f"{', '.join(CALIB_METHODS)}")
     from edgecolor.quant.risks import activation_ranges, check_risks
 
     vset = ValidationSet.from_calibration(calib)
@@ -246,9 +252,9 @@ def analyze(model, spec, calib, model_name: str | None = None,
         if on_backend:
             on_backend(f"{fmt}:{precision}")
         # a method the format lacks (TFLite calibrates min/max only) falls back to minmax
-        method = calib.method if calib.method in get_format(fmt).calib_methods else "minmax"
+        used = method if method in get_format(fmt).calib_methods else "minmax"
         try:
-            backend = make_backend(fmt, model, spec, calib, precision, method, scopes)
+            backend = make_backend(fmt, model, spec, calib, precision, used, scopes)
             report.backends.append(analyze_backend(backend, validator, modes, with_stats,
                                                    progress, max_probes, ranges, timing_runs))
         except Exception as e:  # one backend failing must not stop the others
