@@ -152,3 +152,14 @@ def test_colorize_frame_matches_the_loop_output(gray_video):
         assert ok
         assert np.array_equal(colorize_frame(runner, src).bgr, frame)
     cap.release()
+
+
+def test_benchmark_row_has_every_stage(gray_video):
+    from edgecolor.camera.report import benchmark_row
+
+    result = CameraLoop(PlaneRunner(infer_s=0.002), FrameGrabber(parse_source(str(
+        gray_video[0]))), max_frames=5, log_every_s=0).run()
+    row = benchmark_row(result, "plane", "clip", "160x160")
+    assert row["frames"] == 5 and row["ait_ms"] >= 2.0
+    assert all(row[k] is not None and row[k] >= 0 for k in ("prep_ms", "post_ms", "out_ms"))
+    assert row["e2e_ms"] >= row["ait_ms"]

@@ -33,7 +33,8 @@ def benchmark_row(result: LoopResult, artifact: str, source: str, frame_size: st
     """A finished run -> one JSON-ready row.
 
     fps: delivered frames per second end to end; e2e_ms / e2e_p90_ms: capture->output
-    latency median / p90 (ms); ait_ms: mean runner.infer time (ms, model only).
+    latency median / p90 (ms); ait_ms: mean runner.infer time (ms, model only); prep_ms /
+    post_ms / out_ms: p50 of the other stages (L + inputs, recombination, outputs).
     """
     def num(x):
         return None if x is None or not math.isfinite(x) else round(float(x), 3)
@@ -50,6 +51,9 @@ def benchmark_row(result: LoopResult, artifact: str, source: str, frame_size: st
         "e2e_ms": num(percentile(result.latency_ms, 50)) if have else None,
         "e2e_p90_ms": num(percentile(result.latency_ms, 90)) if have else None,
         "ait_ms": num(float(np.mean(result.infer_ms))) if have else None,
+        # the other pipeline stages, p50 ms: L + model inputs, recombination, outputs
+        **{f"{k}_ms": num(percentile(getattr(result, f"{k}_ms", []), 50))
+           if getattr(result, f"{k}_ms", None) else None for k in ("prep", "post", "out")},
         "dropped": result.stats.get("dropped", 0),
         "corrupt": result.stats.get("corrupt", 0),
         "flicker_raw": num(result.flicker_raw),
