@@ -121,8 +121,13 @@ def command(model, weights, imgsz, width, calib, calib_size, holdout, formats, c
 def _load(model, weights, imgsz, width, calib, calib_size, holdout, seed):
     """-> (Keras model, spec, CalibrationSet); ValueError with a one-line reason."""
     from edgecolor.calibration import CalibrationSet
+    from edgecolor.sources import is_model_path
     from edgecolor.zoo import create_model
 
+    if is_model_path(model):
+        raise ValueError(f"{model}: analyze ranks the Keras layers of zoo models; for your own "
+                         "model file it is not available yet (convert quick-checks every "
+                         "artifact against the source, bench scores them)")
     kw = {"width": width} if width else {}
     keras_model, spec = create_model(model, input_size=imgsz, weights=weights or "default",
                                      batch_size=1, **kw)
