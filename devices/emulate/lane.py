@@ -120,7 +120,10 @@ def host_artifacts(layout: Layout, repo: Path, target: str, model: str = DEFAULT
                 bar.update(1)
             results = convert_all(model, target=target, out_dir=tmp, weights=weights,
                                   imgsz=imgsz, width=width, seed=seed, threads=1,
-                                  on_start=start, on_done=done)
+                                  on_start=start, on_done=done,
+                                  # seeded weights: plain int8 (a budget's fallback, e.g.
+                                  # int16x8, would not be the artifact the lane compares)
+                                  budget=False)
         for r in results:
             if not r.ok:
                 log(f"warning: {r.name}: {r.error}")
