@@ -187,10 +187,6 @@ def test_multi_input_model_trains_with_l1_on_rgb(tmp_path, photo_dir, two_input_
 
 
 def test_ab_bins_loss_comes_from_the_zoo_rebalanced_by_training_photos(photo_dir):
-    import importlib.util
-
-    if importlib.util.find_spec("edgecolor.zoo.bins") is None:
-        pytest.skip("edgecolor.zoo.bins is not in this checkout yet")
     from edgecolor._tf import import_tf
 
     tf, _ = import_tf()

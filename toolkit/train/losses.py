@@ -32,12 +32,14 @@ TARGETS: dict[str, Callable[[np.ndarray, np.ndarray, float], np.ndarray]] = {
     "ab_over_scale": lambda rgb, lab, scale: lab[..., 1:] / scale,  # the tanh range
     "ab": lambda rgb, lab, scale: lab[..., 1:],  # Lab units
     "rgb_tanh": lambda rgb, lab, scale: rgb * 2.0 - 1.0,  # -1..1
+    "rgb": lambda rgb, lab, scale: rgb,  # 0..1 (a user model's sigmoid RGB head)
 }
 
 LOSS_RULES: dict[str, LossRule] = {
     "ab_tanh": LossRule("ab_over_scale", "mse", "MSE on normalized ab (ab / scale)"),
     "ab": LossRule("ab", "scaled_mse", "MSE on ab / scale (output in Lab units)"),
     "rgb_tanh": LossRule("rgb_tanh", "mae", "L1 on RGB in -1..1 (targets from the color photo)"),
+    "rgb": LossRule("rgb", "mae", "L1 on RGB in 0..1 (targets from the color photo)"),
     "ab_bins": LossRule("ab", "edgecolor.bins:soft_encoded_loss_from_folder",
                         "soft-encoded cross-entropy over the 313 ab bins, rebalanced by the "
                         "training photos' ab priors (targets: ab)"),
