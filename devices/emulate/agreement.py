@@ -194,6 +194,10 @@ def runtime_precision(runner) -> str | None:
     return value.get_type_name() if hasattr(value, "get_type_name") else str(value)
 
 
+# formats whose x86 int8 kernels saturate on CPUs without VNNI (the board's never do)
+SATURATING_X86_FORMATS = ("onnx", "openvino")
+
+
 def check_artifact(artifact: str | Path, threads: int | None = 1,
                    runner: str | None = None) -> Agreement:
     """Run ``artifact`` here on its reference inputs -> :class:`Agreement`.
@@ -257,6 +261,11 @@ def check_artifact(artifact: str | Path, threads: int | None = 1,
                 and res.max_steps <= MAX_STEPS):
             res.notes.append(f"{1 - res.within_step_fraction:.2%} of values > 1 step from the "
                              f"host (max {res.max_steps:.1f} steps): kernels round differently")
+        elif (quantized and res.format in SATURATING_X86_FORMATS
+              and (ref.meta.get("host") or {}).get("int8_dot") is False):
+            res.notes.append(f"the x86 reference CPU has no VNNI: its {res.format} int8 kernels "
+                             "saturate u8 x s8 pairs (vpmaddubsw), the board's do not; "
+                             f"differs by {res.max_abs_diff:.3g}, judged by PSNR")
         elif board_precision and host_precision and board_precision != host_precision:
             res.notes.append(f"{res.backend} computes in {board_precision} here, "
                              f"{host_precision} on x86: differs by {res.max_abs_diff:.3g}; "

@@ -129,7 +129,7 @@ def write_reference(artifact: Path, names: list[str], planes: np.ndarray,
         "backends": {"output": backend},
         "inference_precision": {"output": precision},
         "host": {"machine": platform.machine(), "platform": platform.platform(),
-                 "cores": os.cpu_count()},
+                 "cores": os.cpu_count(), "int8_dot": _host_int8_dot()},
         "output_step": output_step(manifest, outputs),
         "keras": keras is not None,
     }
@@ -181,3 +181,17 @@ def write_references(folder: Path, images: list[Path], threads: int | None = Non
 
 __all__ = ["REF_SUFFIX", "photo_planes", "keras_outputs", "write_reference",
            "write_references"]
+
+
+# x86 instructions with an exact int8 dot product; without them (AVX2 only) ONNX Runtime's and
+# OpenVINO's u8 x s8 kernels add pairs with vpmaddubsw, which saturates at int16
+_INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def _host_int8_dot() -> bool:
+    """True unless this is an x86 CPU without VNNI/AMX (ARM's sdot/udot never saturate)."""
+    from edgecolor.host import cpu_flags, read_cpuinfo
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return True
+    return any(f in cpu_flags(read_cpuinfo()) for f in _INT8_DOT_FLAGS)
