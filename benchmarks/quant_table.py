@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import shlex
-import statistics
 import sys
 import tempfile
 import time
@@ -107,20 +106,6 @@ def eval_paths(folders: list[Path], calib) -> tuple[list[Path], list[str]]:
         else:
             kept.append(p)
     return kept, excluded
-
-
-def median_ms(runners: dict, inputs, runs: int) -> dict[str, float]:
-    """Round-robin timing: name -> median model-only latency (ms)."""
-    times: dict[str, list[float]] = {k: [] for k in runners}
-    for r in runners.values():
-        for _ in range(3):
-            r.infer(inputs)
-    for _ in range(runs):
-        for name, r in runners.items():
-            t0 = time.perf_counter()
-            r.infer(inputs)
-            times[name].append((time.perf_counter() - t0) * 1e3)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def _convert_timed(convert, model, spec, precision, path, options) -> tuple[dict, float]:

@@ -26,22 +26,9 @@ def _bench(*args: str):
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory) -> Path:
     """Folder with baseline-tflite-fp32 and -int8 (64x64, width 0.25, saved seeded weights)."""
-    from edgecolor._tf import import_tf
-    from edgecolor.converters.run import convert_all
-    from edgecolor.samples import CALIB_DIR
-    from edgecolor.zoo import create_model
+    from checks import seeded_tflite_pair
 
-    _, keras = import_tf()
-    keras.utils.set_random_seed(0)
-    root = tmp_path_factory.mktemp("bench")
-    model, _ = create_model("baseline", input_size=64, weights=None, width=0.25)
-    weights = root / "baseline-w025.weights.h5"
-    model.save_weights(weights)
-    results = convert_all("baseline", target="x86-cpu", formats=["tflite"],
-                          precisions=["fp32", "int8"], calib=CALIB_DIR, out_dir=root / "art",
-                          weights=weights, imgsz=64, width=0.25)
-    assert [r.ok for r in results] == [True, True], [r.error for r in results]
-    return root / "art"
+    return seeded_tflite_pair(tmp_path_factory.mktemp("bench"))
 
 
 @pytest.fixture(scope="module")

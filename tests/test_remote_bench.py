@@ -223,26 +223,17 @@ def _add(name: str, url: str, *extra: str) -> None:
 @pytest.fixture(scope="module")
 def art(tmp_path_factory) -> dict:
     """TFLite fp32 + int8 of a width-reduced 64x64 baseline (seeded weights) and 2 photos."""
-    from edgecolor._tf import import_tf
-    from edgecolor.converters.run import convert_all
-    from edgecolor.samples import CALIB_DIR, sample_images
-    from edgecolor.zoo import create_model
+    from checks import seeded_tflite_pair
 
-    _, keras = import_tf()
-    keras.utils.set_random_seed(0)
+    from edgecolor.samples import sample_images
+
     root = tmp_path_factory.mktemp("remote-art")
-    model, _ = create_model("baseline", input_size=64, weights=None, width=0.25)
-    weights = root / "baseline-w025.weights.h5"
-    model.save_weights(weights)
-    results = convert_all("baseline", target="x86-cpu", formats=["tflite"],
-                          precisions=["fp32", "int8"], calib=CALIB_DIR, out_dir=root / "art",
-                          weights=weights, imgsz=64, width=0.25)
-    assert all(r.ok for r in results), [r.error for r in results]
+    art_dir = seeded_tflite_pair(root)
     photos = root / "photos"
     photos.mkdir()
     for p in sample_images("eval")[:2]:
         shutil.copy(p, photos / p.name)
-    return {"dir": root / "art", "photos": photos}
+    return {"dir": art_dir, "photos": photos}
 
 
 def _report(out: Path) -> dict:

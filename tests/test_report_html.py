@@ -36,23 +36,10 @@ GRID_CELLS = 5  # original, gray, FP32, artifact, heat map
 @pytest.fixture(scope="module")
 def bench_out(tmp_path_factory) -> tuple[Path, object]:
     """`edgecolor bench ART -o OUT --video CLIP` -> (OUT, CLI result)."""
-    from edgecolor._tf import import_tf
-    from edgecolor.converters.run import convert_all
-    from edgecolor.samples import CALIB_DIR
-    from edgecolor.zoo import create_model
+    from checks import seeded_tflite_pair
 
-    _, keras = import_tf()
-    keras.utils.set_random_seed(0)
     root = tmp_path_factory.mktemp("html")
-    model, _ = create_model("baseline", input_size=64, weights=None, width=0.25)
-    kernel, bias = model.get_layer("ab").get_weights()
-    model.get_layer("ab").set_weights([kernel * 20.0, bias])  # colors, so int8 differs visibly
-    weights = root / "colorful.weights.h5"
-    model.save_weights(weights)
-    results = convert_all("baseline", target="x86-cpu", formats=["tflite"],
-                          precisions=["fp32", "int8"], calib=CALIB_DIR, out_dir=root / "art",
-                          weights=weights, imgsz=64, width=0.25)
-    assert all(r.ok for r in results), [r.error for r in results]
+    seeded_tflite_pair(root, ab_gain=20.0)  # colors, so int8 differs visibly
     clip = make_clip(root / "clip.avi", frames=10, noise=5.0)
     out = root / "out"
     result = CliRunner().invoke(cli, ["bench", str(root / "art"), "-o", str(out), "--runs", "2",

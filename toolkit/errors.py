@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
+# runtimes such as OpenVINO put a source location before the reason
+_LOCATION = re.compile(r"Exception from \S+:\d+:?")
+
 
 def one_line(err: BaseException, limit: int = 300) -> str:
-    """``"TypeName: first line of the message"`` (the type alone for an empty message),
-    cut to ``limit`` characters."""
-    text = str(err).strip().splitlines()
-    return (f"{type(err).__name__}: {text[0]}" if text else type(err).__name__)[:limit]
+    """``"TypeName: first informative line of the message"`` (the type alone for an empty
+    message; source-location lines like ``Exception from src/...cpp:84:`` are skipped), cut
+    to ``limit`` characters."""
+    text = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
+    useful = [ln for ln in text if not _LOCATION.fullmatch(ln)]
+    line = (useful or text or [""])[0]
+    return (f"{type(err).__name__}: {line}" if line else type(err).__name__)[:limit]

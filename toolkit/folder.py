@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -29,6 +28,7 @@ import numpy as np
 
 from edgecolor.color import GrayImage, split_alpha
 from edgecolor.color_u8 import lab_to_rgb_u8, lightness_u8, with_alpha
+from edgecolor.errors import one_line
 from edgecolor.imageio import ImageError, read_image, write_image
 
 DONE, SKIPPED, FAILED, NOT_TRIED = "done", "skipped", "failed", "not tried"
@@ -84,20 +84,11 @@ class _StageError(Exception):
         self.line, self.fatal = line, fatal
 
 
-def _one_line(e: BaseException) -> str:
-    """An exception -> ``Type: the first informative line`` (as colorize_one words it:
-    runtimes such as OpenVINO put ``Exception from src/...cpp:84:`` before the reason)."""
-    text = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
-    useful = [ln for ln in text if not re.fullmatch(r"Exception from \S+:\d+:?", ln)]
-    line = (useful or text or [""])[0]
-    return f"{type(e).__name__}: {line}"[:300] if line else type(e).__name__
-
-
 def _colorize_failure(src: Path, e: BaseException) -> _StageError:
     if isinstance(e, MemoryError):
         return _StageError(f"error: {src}: too large to colorize in this machine's memory "
                            "(lower its resolution)")
-    return _StageError(f"error: {src}: cannot colorize it ({_one_line(e)})")
+    return _StageError(f"error: {src}: cannot colorize it ({one_line(e)})")
 
 
 def _prepare(runner, path: Path) -> _Prepared:

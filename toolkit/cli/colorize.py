@@ -2,77 +2,15 @@
 
 from __future__ import annotations
 
-import errno
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
+from edgecolor.errors import one_line
+
 EXIT_SOME_FAILED = 1
 EXIT_REFUSED = 2
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one photo: ``status`` "done", "skipped" (output exists, kept) or
-    "failed"; ``message`` the one line to print (names the file); ``fatal``: the run cannot
-    go on (the disk is full), so the remaining photos are not tried."""
-
-    status: str
-    src: Path
-    dst: Path
-    message: str = ""
-    fatal: bool = False
-
-
-def colorize_one(runner, src: Path, dst: Path, overwrite: bool = False) -> Outcome:
-    """Read ``src``, colorize it with ``runner`` (ready: see :func:`ready_runner`), write
-    ``dst`` atomically -> its :class:`Outcome`. Never raises for a bad photo or a failed
-    write: those become a failed outcome with a one-line message."""
-    from edgecolor.imageio import ImageError, read_image, write_image
-    from edgecolor.pipeline import colorize_array
-
-    if dst.exists() and not overwrite:
-        return Outcome("skipped", src, dst,
-                       f"skipped: {dst} exists (use --overwrite to replace it)")
-    try:
-        image = read_image(src)
-    except ImageError as e:
-        return Outcome("failed", src, dst, f"error: {e}")
-    except MemoryError:
-        return Outcome("failed", src, dst, f"error: {src}: too large to decode in this "
-                       "machine's memory (lower its resolution)")
-    try:
-        result = colorize_array(runner, image)
-    except MemoryError:
-        return Outcome("failed", src, dst, f"error: {src}: too large to colorize in this "
-                       "machine's memory (lower its resolution)")
-    except Exception as e:  # the runner was checked before the loop: this is about the photo
-        return Outcome("failed", src, dst, f"error: {src}: cannot colorize it "
-                       f"({_one_line(e)})")
-    try:
-        write_image(dst, result)
-    except ImageError as e:
-        return Outcome("failed", src, dst, f"error: {dst}: {e}")
-    except OSError as e:
-        full = e.errno in (errno.ENOSPC, errno.EDQUOT)
-        why = "disk full" if full else (e.strerror or type(e).__name__)
-        fix = "free space or pass another -o folder" if full else "check the -o folder"
-        return Outcome("failed", src, dst, f"error: {dst}: cannot write ({why}); nothing "
-                       f"half-written is left; {fix}", fatal=full)
-    return Outcome("done", src, dst)
-
-
-def _one_line(e: BaseException) -> str:
-    """An exception -> ``Type: the first informative line`` (runtimes such as OpenVINO put
-    source locations, ``Exception from src/...cpp:84:``, before the reason)."""
-    import re
-
-    text = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
-    useful = [ln for ln in text if not re.fullmatch(r"Exception from \S+:\d+:?", ln)]
-    line = (useful or text or [""])[0]
-    return f"{type(e).__name__}: {line}"[:300] if line else type(e).__name__
 
 
 def ready_runner(runner, label: str):
@@ -91,7 +29,7 @@ def ready_runner(runner, label: str):
     except (click.exceptions.Exit, SystemExit, KeyboardInterrupt):
         raise
     except BaseException as e:  # noqa: BLE001 - runtimes raise anything on a broken file
-        raise ValueError(f"{label}: cannot run it ({stage}: {_one_line(e)}); re-run "
+        raise ValueError(f"{label}: cannot run it ({stage}: {one_line(e)}); re-run "
                          "`edgecolor convert` (or pass another --artifact/--weights)") from e
     if ab.ndim != 3 or ab.shape[-1] != 2 or not np.isfinite(ab).all():
         raise ValueError(f"{label}: its output is not usable ab (shape {tuple(ab.shape)}"
@@ -149,8 +87,8 @@ def command(inputs, out_dir, model, io, weights, artifact, imgsz, threads, overw
         _refuse(refusal)
     runner = _make_runner(model, weights, artifact, imgsz, threads, io)
     counts = {"done": 0, "skipped": 0, "failed": len(errors)}
-    # decode / inference / encode overlapped (edgecolor.folder); the same per-file outcomes
-    # and messages as colorize_one, a full disk stops the run
+    # decode / inference / encode overlapped (edgecolor.folder); one line per failed file,
+    # a full disk stops the run
     from edgecolor.folder import NOT_TRIED, colorize_files
     from edgecolor.progress import Progress
 

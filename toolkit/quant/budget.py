@@ -43,13 +43,13 @@ import os
 import shutil
 import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from edgecolor.bench.stats import time_round_robin
 from edgecolor.converters.float_layers import layer_names
 from edgecolor.errors import one_line
 from edgecolor.formats import Format, get_format, load_runner_class
@@ -237,15 +237,11 @@ def runner_class(fmt: Format):
 def round_robin_ms(runners: dict, inputs: list[np.ndarray], runs: int) -> dict[str, float]:
     """Activated runners (name -> runner) -> median latency in ms each, timed round-robin in
     one process (3 untimed runs each first) so that load changes hit all of them alike."""
-    times: dict[str, list[float]] = {k: [] for k in runners}
     for r in runners.values():
         for _ in range(3):
             r.infer(inputs)
-    for _ in range(runs):
-        for name, r in runners.items():
-            t0 = time.perf_counter_ns()
-            r.infer(inputs)
-            times[name].append((time.perf_counter_ns() - t0) / 1e6)
+    times = time_round_robin({k: (lambda r=r: r.infer(inputs)) for k, r in runners.items()},
+                             runs)
     return {k: statistics.median(v) for k, v in times.items()}
 
 

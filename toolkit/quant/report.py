@@ -128,12 +128,7 @@ def bar_chart(report, path: str | Path, width: int = 960) -> Path:
             cv2.putText(img, label, (x1 + 4, y + bar - 6), _FONT, 0.38, (60, 60, 60), 1,
                         cv2.LINE_AA)
     cv2.line(img, (left, top - 4), (left, height - 20), (0, 0, 0), 1)
-    ok, buf = cv2.imencode(".png", img)
-    if not ok:  # pragma: no cover - OpenCV always encodes PNG
-        raise RuntimeError("cannot encode the chart as PNG")
-    path = Path(path)
-    atomic_write_bytes(path, buf.tobytes())
-    return path
+    return _write_png(img, path)
 
 
 def pareto_chart(points: list[dict], front: list[dict], path: str | Path, title: str,
@@ -204,6 +199,11 @@ def pareto_chart(points: list[dict], front: list[dict], path: str | Path, title:
             if p in front or p.get("chosen"):
                 cv2.putText(img, str(p.get("label", ""))[:34], (c[0] + 8, c[1] - 6), _FONT,
                             0.36, (40, 40, 40), 1, cv2.LINE_AA)
+    return _write_png(img, path)
+
+
+def _write_png(img, path: str | Path) -> Path:
+    """BGR image -> PNG file, written atomically -> its path."""
     ok, buf = cv2.imencode(".png", img)
     if not ok:  # pragma: no cover - OpenCV always encodes PNG
         raise RuntimeError("cannot encode the chart as PNG")
