@@ -39,6 +39,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "datasets"
 ROWS = ("tflite:int8", "openvino:int8", "onnx:int8", "onnx:int8-cpu")
+_PTQ_CACHE: dict = {}  # (id(model), method) -> (fixed model, records, seconds)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,7 +52,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--min-psnr-fp32", type=float, default=40.0,
                    help="PSNR vs FP32 floor of the budget, dB (default 40)")
     p.add_argument("--methods", default="cle,bc,cle+bc",
-                   help="Keras-side PTQ methods measured on TFLite / ONNX rows ('' for none)")
+                   help="Keras-side PTQ methods measured on TFLite / ONNX rows ('' for none; "
+                        "adaround also on OpenVINO rows, with plain NNCF)")
+    p.add_argument("--no-budget", action="store_true",
+                   help="no budgeted artifact (plain and PTQ methods only)")
     p.add_argument("--stem", default="quantization-fidelity", help="results file stem")
     p.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
                    help="render one results file from several runs' JSON (e.g. one row each, "
@@ -148,15 +152,21 @@ def measure_row(model, spec, calib, evaluator, fmt_name: str, precision: str, ar
 
     make("fp32", model, "fp32", ConvertOptions(threads=args.threads))
     make("plain", model, precision, options)
+    methods = [m for m in args.methods.split(",") if m]
     if fmt_name == "openvino":
         make("ptq:nncf", model, precision,
              ConvertOptions(calib=calib, threads=args.threads, extra={"nncf": NNCF_ADVANCED}))
-    else:
-        for method in [m for m in args.methods.split(",") if m]:
+        # backend-agnostic Keras-side rounding: plain NNCF on the AdaRound kernels
+        methods = [m for m in methods if m == "adaround"]
+    if methods:
+        for method in methods:
             print(f"    {method}", file=sys.stderr, flush=True)
-            t0 = time.perf_counter()
-            fixed, records = apply(model, method, calib.samples)
-            prep = time.perf_counter() - t0
+            key = (id(model), method)
+            if key not in _PTQ_CACHE:  # one AdaRound per model, reused by every row
+                t0 = time.perf_counter()
+                fixed, records = apply(model, method, calib.samples)
+                _PTQ_CACHE[key] = (fixed, records, time.perf_counter() - t0)
+            fixed, records, prep = _PTQ_CACHE[key]
             make(f"ptq:{method}", fixed, precision, options)
             if f"ptq:{method}" in row["convert_s"]:
                 row["convert_s"][f"ptq:{method}"] += prep
@@ -326,9 +336,10 @@ def markdown(command: str, reports: list[dict], args, calib_dir, eval_dirs,
            f"`nice -n 5`); load average at the end "
            f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}",
            "- Versions: " + ", ".join(f"{k} {v[k]}" for k in sorted(v)),
-           f"- Budget: PSNR vs FP32 ≥ {args.min_psnr_fp32:g} dB and ΔPSNR ≤ "
-           f"{', '.join(f'{b:g}' for b in args.budgets)} dB, validated on the held-out 20% of "
-           f"the calibration folder `{calib_dir.name}`; the table is measured on the eval "
+           (f"- Budget: PSNR vs FP32 ≥ {args.min_psnr_fp32:g} dB and ΔPSNR ≤ "
+            f"{', '.join(f'{b:g}' for b in args.budgets)} dB, validated on the held-out 20% "
+            "of " if args.budgets else "- No budgeted artifact (--no-budget); calibrated on ")
+           + f"the calibration folder `{calib_dir.name}`; the table is measured on the eval "
            f"photos {', '.join(d.name for d in eval_dirs)} (never calibrated on; sha256 and "
            "perceptual hashes checked)",
            "- Figures by `edgecolor.fidelity` at each photo's full resolution: PSNR of the "
@@ -428,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     args.host_kind = args.host_kind or resolve_profile("auto").name
     if args.merge:
         return merge(args, argv)
-    args.budgets = [float(b) for b in str(args.max_dpsnr).split(",")]
+    args.budgets = [] if args.no_budget else [float(b) for b in str(args.max_dpsnr).split(",")]
     calib_dir, eval_dirs = default_sets(args)
     command = "python benchmarks/quant_table.py " + shlex.join(sys.argv[1:] if argv is None
                                                                else argv)

@@ -208,11 +208,14 @@ def bias_correct(model, samples: list[list[np.ndarray]],
                            {"images": len(used), "max_bias_shift": shifts})
 
 
-METHODS = ("cle", "bc", "cle+bc")
+METHODS = ("cle", "bc", "cle+bc", "adaround")  # adaround: edgecolor.quant.adaround
 
 
 def apply(model, method: str, samples: list[list[np.ndarray]]) -> tuple[object, list[Transform]]:
-    """``method`` in METHODS -> (transformed copy, records); ValueError for another name."""
+    """``method`` in METHODS -> (transformed copy, records); ValueError for another name.
+
+    ``adaround`` learns the int8 rounding of every Conv2D kernel on ``samples``
+    (:func:`edgecolor.quant.adaround.adaround`, a few minutes on 2 cores)."""
     if method not in METHODS:
         raise ValueError(f"unknown PTQ method {method!r}; choose one of: {', '.join(METHODS)}")
     records = []
@@ -221,5 +224,10 @@ def apply(model, method: str, samples: list[list[np.ndarray]]) -> tuple[object, 
         records.append(rec)
     if "bc" in method.split("+"):
         model, rec = bias_correct(model, samples)
+        records.append(rec)
+    if "adaround" in method.split("+"):
+        from edgecolor.quant.adaround import adaround
+
+        model, rec = adaround(model, samples)
         records.append(rec)
     return model, records
