@@ -15,7 +15,9 @@ the same runtime's FP32 artifact) and the *fastest* one within budget is kept:
 1. plain int8 (the requested calibration method);
 2. Keras-side PTQ fixes (:mod:`edgecolor.quant.equalize`): cross-layer equalization, then
    equalization + bias correction (TFLite, ONNX Runtime); OpenVINO: NNCF's channel
-   alignment + full bias correction;
+   alignment + full bias correction; then, on every format, AdaRound-style learned rounding
+   (:mod:`edgecolor.quant.adaround`, minutes) where round-to-nearest weights alone use a
+   real share of the budget (:data:`ROUNDING_MARGIN_DB`, :data:`ROUNDING_SHARE`);
 3. layers the calibration-coverage check flags (held-out photos exceed their calibration
    range, :func:`edgecolor.quant.risks.calibration_coverage`) in float with the layers they
    feed (:func:`coverage_sets`), worst first;
@@ -62,6 +64,10 @@ MAX_FLOAT_TRIALS = 8  # float-layer candidates per tier (each a full conversion)
 TIMING_RUNS = 15
 NNCF_ADVANCED = {"channel_alignment": True, "bias_correction": "full"}
 KERAS_PTQ = ("cle", "cle+bc")  # Keras-side fixes the budget tries, cheapest first
+# AdaRound is tried (after KERAS_PTQ) when round-to-nearest weights alone score within
+# ROUNDING_MARGIN_DB of the PSNR floor, or use over ROUNDING_SHARE of the dPSNR / dE00 bound
+ROUNDING_MARGIN_DB = 6.0
+ROUNDING_SHARE = 0.5
 RANKING = "layer ranking"  # the strategy name of a failed sensitivity ranking (no artifact)
 PARETO_SUFFIX = ".pareto.png"
 
@@ -300,7 +306,8 @@ class BudgetedConversion:
     max_dpsnr / min_psnr_fp32 / max_de: the :class:`Budget` (or pass ``budget``);
     validator: scores candidates (built from ``options.calib``'s held-out images when None);
     progress(text): called before each candidate; ptq: the Keras-side fixes to try
-    (default KERAS_PTQ; () for none); pareto_png: draw the front beside the artifact.
+    (default KERAS_PTQ; () for none); pareto_png: draw the front beside the artifact;
+    adaround: try learned rounding after them where weight rounding matters.
     """
 
     def __init__(self, fmt: Format | str, max_dpsnr: float | None = None,
@@ -309,7 +316,8 @@ class BudgetedConversion:
                  progress: Callable[[str], None] | None = None,
                  timing_runs: int = TIMING_RUNS, min_psnr_fp32: float | None = None,
                  max_de: float | None = None, budget: Budget | None = None,
-                 ptq: tuple[str, ...] = KERAS_PTQ, pareto_png: bool = True) -> None:
+                 ptq: tuple[str, ...] = KERAS_PTQ, pareto_png: bool = True,
+                 adaround: bool = True) -> None:
         self.fmt = get_format(fmt) if isinstance(fmt, str) else fmt
         self.budget = budget or Budget(max_dpsnr, min_psnr_fp32, max_de)
         self.max_dpsnr = self.budget.max_dpsnr
@@ -324,6 +332,8 @@ class BudgetedConversion:
         self._ranges: list[dict] | None = None  # FP32 activation ranges on the calibration set
         self._coverage: list | None = None  # held-out vs calibration ranges
         self._models: dict[str, tuple] = {}  # ptq method -> (model, records)
+        self.adaround = adaround
+        self.weight_only: Score | None = None  # round-to-nearest weights, float activations
 
     def _activation_ranges(self, model, calib) -> list[dict]:
         """Measured once: the ranking's preselection and the risk checks both use them."""
@@ -442,6 +452,11 @@ class BudgetedConversion:
         else:
             candidates = [trial(f"int8 + {p}", precision, method, [], ptq=p, tier=2)
                           for p in self.ptq]
+        if not met() and self.adaround and self._rounding_matters(model, spec):
+            # learned rounding (edgecolor.quant.adaround): minutes of Keras work, one
+            # conversion; kept only where weight rounding is a real part of the error
+            candidates.append(trial("int8 + adaround", precision, method, [], ptq="adaround",
+                                    tier=2))
         for a in candidates:
             if a is not None and a.score and (base.score is None or
                                               a.score.psnr_vs_fp32 > base.score.psnr_vs_fp32):
@@ -484,6 +499,27 @@ class BudgetedConversion:
             return
         if "int16x8" in self.fmt.precisions:
             trial("int16x8", "int16x8", "minmax", [], tier=6)
+
+    def _rounding_matters(self, model, spec) -> bool:
+        """True when round-to-nearest int8 weights alone (activations float, scored on the
+        validation photos) use over ROUNDING_SHARE of a bound: only then can learned
+        rounding move the int8 artifact much."""
+        from edgecolor.quant.adaround import round_nearest
+        from edgecolor.quant.equalize import _copy
+
+        if self.weight_only is None:
+            rounded = _copy(model)
+            for layer in rounded.layers:
+                w = layer.get_weights()
+                if type(layer).__name__ == "Conv2D" and w:
+                    layer.set_weights([round_nearest(w[0]), *w[1:]])
+            self.weight_only = self.validator.score(keras_infer(rounded, spec))
+        s, b = self.weight_only, self.budget
+        return bool((b.min_psnr_fp32 is not None
+                     and s.psnr_vs_fp32 < b.min_psnr_fp32 + ROUNDING_MARGIN_DB)
+                    or (b.max_dpsnr is not None and s.dpsnr > ROUNDING_SHARE * b.max_dpsnr)
+                    or (b.max_de is not None and s.de_mean is not None
+                        and s.de_mean > ROUNDING_SHARE * b.max_de))
 
     def _rank(self, model, spec, precision, options) -> list[str]:
         """Layers most worth keeping in float first (all-but-one sensitivity on this backend)."""
