@@ -492,3 +492,51 @@ def test_sustained_run_records_the_health_curve(rig, art, fleet_report, tmp_path
                                      for r in report["rows"])
     md = (out / "report.md").read_text()
     assert "Sustained run on dev" in md and "| t (s) | temp (°C) |" in md
+
+
+def _bare_python(tmp_path: Path) -> Path:
+    """A venv like the device's with edgecolor[rpi]'s dependencies but no edgecolor: a board
+    where `pip install 'edgecolor[rpi]'` of another version left its runtimes."""
+    venv = tmp_path / "bare"
+    subprocess.run([str(DEVICE_PY), "-m", "venv", "--without-pip", str(venv)], check=True)
+    src = next((DEVICE_VENV / "lib").glob("python*/site-packages"))
+    dst = next((venv / "lib").glob("python*/site-packages"))
+    for entry in src.iterdir():
+        if not entry.name.lower().startswith(("edgecolor", "__editable__")):
+            (dst / entry.name).symlink_to(entry)
+    return venv / "bin" / "python"
+
+
+def test_install_puts_this_version_on_the_device_offline(rig, art, tmp_path):
+    """--install: the wheel built here goes along, pip installs it with --no-index into a venv
+    in the device cache (its dependencies are the ones already there), the bench runs and the
+    venv's python is recorded; without the dependencies the row names the one missing."""
+    cache = tmp_path / "cache"
+    bare = _bare_python(tmp_path)
+    _add("fresh", "ssh://ec-dev", "--python", str(bare), "--cache", str(cache))
+    _add("nodeps", "ssh://ec-dev", "--python", "/usr/bin/python3",
+         "--cache", str(tmp_path / "c-nodeps"))
+    out = tmp_path / "out"
+    r = _edgecolor("bench", str(art["dir"]), "--images", str(art["photos"]), "-o", str(out),
+                   "--on", "fresh", "--on", "nodeps", "--install", *FAST, *NOREF)
+    assert r.returncode == 1, r.stdout + r.stderr  # nodeps' rows fail, fresh's do not
+    rows = _report(out)["rows"]
+    fresh = [row for row in rows if row["device"] == "fresh"]
+    assert [row["status"] for row in fresh] == ["ok", "ok"], r.stderr
+    venv_py = cache / "venv" / "bin" / "python"
+    probe = _report(out)["devices"][0]["probe"]
+    assert probe["python"] == str(venv_py) and probe["runners"]["tflite"]
+    site = next((cache / "venv" / "lib").glob("python*/site-packages"))
+    assert next(site.glob("edgecolor-*.dist-info")).is_dir()  # a real install, not a link
+    assert not (site / "numpy").exists()  # the dependencies stay where they were
+    nodeps = {row["error"] for row in rows if row["device"] == "nodeps"}
+    assert len(nodeps) == 1, nodeps
+    err = nodeps.pop()
+    assert "device nodeps" in err and "installs offline" in err and "\n" not in err
+    assert "is not installed for /usr/bin/python3" in err and "edgecolor[" in err
+    # recorded: the next bench needs no --install and installs nothing
+    listed = (rig["devices"]).read_text()
+    assert str(venv_py) in listed
+    again = _edgecolor("bench", str(art["dir"]), "--images", str(art["photos"]), "-o",
+                       str(tmp_path / "again"), "--on", "fresh", *FAST, *NOREF, check_rc=0)
+    assert "installing edgecolor" not in again.stderr

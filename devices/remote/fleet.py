@@ -88,21 +88,33 @@ def profile_artifacts(folder: Path, profile: str | None) -> tuple[list[str], str
 
 
 def build_wheel(out_dir: Path) -> Path:
-    """``pip wheel --no-deps`` of the edgecolor checkout this runs from -> the wheel path;
-    RemoteError when edgecolor is not run from a checkout.
+    """``pip wheel`` of the edgecolor checkout this runs from, offline (``--no-index
+    --no-build-isolation``: this environment's setuptools; built from a copy of the
+    distribution's files, so the checkout gets no build/ folder) -> the wheel path;
+    RemoteError when edgecolor is not run from a checkout or the build fails.
     """
     import edgecolor
+    from edgecolor.devices.emulate.sysroot import package_files
 
     repo = Path(edgecolor.__file__).resolve().parent.parent
     if not (repo / "setup.cfg").is_file():
         raise RemoteError(f"--install: edgecolor here is not a checkout ({repo}); install the "
                           "same version on the device with pip instead", "failed")
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(repo),
-                        "-w", str(out_dir)], capture_output=True, text=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="edgecolor-src-") as src_dir:
+        src = Path(src_dir)
+        for f in package_files(repo):
+            dest = src / f.relative_to(repo)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, dest)
+        r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                            "--no-index", "--no-build-isolation", "--disable-pip-version-check",
+                            str(src), "-w", str(out_dir)], capture_output=True, text=True)
     wheels = sorted(out_dir.glob("edgecolor-*.whl"))
     if r.returncode != 0 or not wheels:
         last = (r.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RemoteError(f"--install: building the edgecolor wheel failed ({last})", "failed")
+        raise RemoteError(f"--install: building the edgecolor wheel failed ({last}); it needs "
+                          "setuptools and wheel here (pip install setuptools wheel)", "failed")
     return wheels[-1]
 
 
@@ -135,7 +147,7 @@ def _run_device(out: DeviceOutcome, folder: Path, settings: BenchSettings,
         except RemoteError as e:
             if not (install and e.kind in ("missing", "older")):
                 raise
-            s.install(wheel(), out.device.profile or s._profile())
+            s.install(wheel, out.device.profile or s._profile())
             s.connect()
             _remember_python(out.device, s.python, log)
         out.profile = s.profile()

@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shlex
 import subprocess
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import edgecolor
@@ -33,6 +35,8 @@ FATAL = {"unreachable", "key", "hostkey", "dropped", "disk", "timeout", "missing
 EXTRAS = {"rpi4": "rpi", "rpi5": "rpi", "jetson-nano": "jetson", "jetson-orin-nano": "jetson",
           "x86-cpu": "x86"}
 PROBE_TIMEOUT_S = 120.0
+INSTALL_TIMEOUT_S = 900.0  # venv + pip, offline
+PTH_NAME = "_edgecolor_device.pth"  # --install's venv: where its dependencies are
 EXTRA_INPUTS = ("video",)  # other job keys that name an input file (sent like the photos)
 
 _sha_lock = threading.Lock()
@@ -178,24 +182,90 @@ class SshSession:
         """The device's profile: registered, else detected on the board."""
         return self.device.profile or (self.info.get("detect") or {}).get("profile")
 
-    def install(self, wheel: Path, profile: str | None) -> None:
-        """Install ``wheel`` (+ the profile's extra) into CACHE/venv on the device and use
-        that python from now on; RemoteError with the reason.
+    def install(self, wheel: Callable[[], Path], profile: str | None) -> None:
+        """``--install``: put this edgecolor version into ``CACHE/venv`` on the device, offline.
+
+        ``wheel()`` builds the wheel here; it is sent into the cache (by sha256) and installed
+        with ``pip --no-index``: the device needs no network. The venv reuses the packages
+        already installed for the device's python (a ``.pth`` naming that python's
+        site-packages, after the venv's own: the new edgecolor shadows an older one there), so
+        edgecolor's runtime dependencies (numpy, OpenCV, the profile's runtimes: what any
+        ``pip install 'edgecolor[rpi]'`` put there) must be on the device already; when one is
+        not, RemoteError names it and the one command that installs it. From then on this
+        session uses the venv's python.
         """
         q = ssh.quote_path(self.device.cache)
         r = self._run(f"mkdir -p {q} && cd {q} && pwd", PROBE_TIMEOUT_S, "connecting")
         self.cache = r.text.strip().splitlines()[-1]
-        bundle = Bundle("w", [wheel])
+        head = f"device {self.device.name}"
+        base, exe, sites, version = self._site_dirs()
+        bundle = Bundle("w", [wheel()])
         self.ensure([bundle])
         extra = EXTRAS.get(profile or "", "rpi")
-        base = self._py() if self.python != "python3" else "python3"
         venv = f"{self.cache}/venv"
-        wheel_path = shlex.quote(f"{self.cache}/{bundle.rel}/{wheel.name}")
+        vq = shlex.quote(venv)
+        whl = shlex.quote(f"{self.cache}/{bundle.rel}/{bundle.files[0].name}")
+        pth = shlex.quote(f"{venv}/lib/python{version}/site-packages/{PTH_NAME}")
+        # not the venv's own folders: it is made anew (a rerun of --install)
+        sites = [d for d in dict.fromkeys(sites) if not (d + "/").startswith(venv + "/")]
+        lines = " ".join(shlex.quote(d) for d in sites) or "''"
         self.log(f"[{self.device.name}] installing edgecolor {edgecolor.__version__} [{extra}] "
-                 f"into {venv} ...")
-        self._run(f"{base} -m venv {shlex.quote(venv)} && {shlex.quote(venv)}/bin/python -m pip "
-                  f"install -q {wheel_path}'[{extra}]'", 1800, "installing edgecolor")
+                 f"into {venv} (offline; dependencies from {base}) ...")
+        pip = (f"{vq}/bin/python -m pip install -q --no-index --disable-pip-version-check "
+               "--no-warn-script-location")
+        # the wheel itself even where the same version shows through the .pth (a checkout's
+        # editable install), then its dependencies and the extra's, offline
+        cmd = (f"rm -rf {vq} && {exe} -m venv {vq} && printf '%s\\n' {lines} > {pth} && "
+               f"{pip} --no-deps --ignore-installed {whl} && {pip} {whl}'[{extra}]'")
+        r = ssh.run(self.device, cmd, INSTALL_TIMEOUT_S)
+        if r.rc != 0 or r.timed_out:
+            missing = re.search(r"No matching distribution found for (\S+)", r.stderr)
+            if missing and not r.timed_out:
+                raise RemoteError(
+                    f"{head}: --install installs offline, and edgecolor's dependency "
+                    f"{missing.group(1)} is not installed for {base} there; install "
+                    f"edgecolor[{extra}] once with the network: ssh "
+                    f"{ssh.destination(self.device)} '{base} -m pip install "
+                    f"\"edgecolor[{extra}]\"' (later versions then need --install only)",
+                    "missing")
+            if "ensurepip" in r.stderr:
+                raise RemoteError(f"{head}: {base} cannot make a venv there (no ensurepip); "
+                                  f"install python3-venv there (apt install python3-venv)",
+                                  "missing")
+            raise ssh.explain(self.device, r, "installing edgecolor")
         self.python = f"{venv}/bin/python"
+
+    def _site_dirs(self) -> tuple[str, str, list[str], str]:
+        """The device's python (the registered one, else python3) -> (its command, the
+        interpreter behind it (a venv's base), the folders its packages come from, its X.Y
+        version); RemoteError when there is none. A venv an earlier --install made passes on
+        the folders its .pth names.
+        """
+        script = shlex.quote(
+            "import json, os, site, sys\n"
+            "dirs = site.getsitepackages() + ([site.getusersitepackages()] if "
+            "site.ENABLE_USER_SITE else [])\n"
+            "extra = []\n"
+            "for d in list(dirs):\n"
+            f"    f = os.path.join(d, {PTH_NAME!r})\n"
+            "    if os.path.isfile(f):\n"
+            "        extra += [ln.strip() for ln in open(f) if ln.strip()]\n"
+            "print(json.dumps({'v': '%d.%d' % sys.version_info[:2], 'site': dirs + extra, "
+            "'exe': getattr(sys, '_base_executable', None) or sys.executable}))")
+        for base in dict.fromkeys([self._py(), "python3"]):
+            r = ssh.run(self.device, f"{base} -c {script}", PROBE_TIMEOUT_S)
+            if r.rc == 255 or r.timed_out:
+                raise ssh.explain(self.device, r, "connecting")
+            if r.rc == 0:
+                try:
+                    found = json.loads(r.text.strip().splitlines()[-1])
+                    return (base, shlex.quote(str(found["exe"])),
+                            [str(s) for s in found["site"]], str(found["v"]))
+                except (ValueError, IndexError, KeyError):
+                    pass
+        raise RemoteError(f"device {self.device.name}: no python there ({self.python!r} nor "
+                          "python3); install Python 3.10+ and edgecolor's runtimes: "
+                          f"{pip_fix(self.device, 'python3', self._profile())}", "missing")
 
     # ------------------------------------------------------------------ files
     def ensure(self, bundles: list[Bundle]) -> tuple[float, int]:
