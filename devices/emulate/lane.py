@@ -160,6 +160,63 @@ def emulated_pytest(wrapper: Path, repo: Path, artifacts: Path, report: Path | N
     return subprocess.run(cmd, cwd=repo, env=env).returncode
 
 
+def emulated_bench(artifacts: Path, machine: Machine, log: Callable[[str], None] = print,
+                   timeout_s: float = 900) -> list[str]:
+    """``edgecolor bench --on qemu:<board>`` on the lane's fp32 TFLite artifact alone, two
+    photos, 3 runs (emulation is slow), against the host's FP32 run of that same artifact
+    -> what is wrong with its report ([] = the emulated board is a device like any other:
+    ok rows marked emulated, PSNR vs the host's FP32 output >= 40 dB).
+    """
+    import json
+    import sys
+
+    from edgecolor.samples import sample_images
+
+    found = sorted(artifacts.glob("*-tflite-fp32.tflite"))
+    if not found:
+        return [f"{artifacts}: no *-tflite-fp32.tflite artifact for the bench --on check"]
+    with tempfile.TemporaryDirectory(prefix="edgecolor-lane-bench-") as tmp:
+        art, photos, out = Path(tmp) / "art", Path(tmp) / "photos", Path(tmp) / "out"
+        art.mkdir()
+        photos.mkdir()
+        for f in (found[0], found[0].with_suffix(".json")):
+            shutil.copy(f, art / f.name)
+        for p in sample_images("eval")[:2]:
+            shutil.copy(p, photos / p.name)
+        cmd = [sys.executable, "-m", "edgecolor", "bench", str(art), "-o", str(out), "--on",
+               f"qemu:{machine.name}", "--images", str(photos), "--runs", "3", "--warmup", "1",
+               "--metrics", "fast", "--reference", "artifact", "--timeout", f"{timeout_s:.0f}"]
+        log("ARM lane: " + " ".join(cmd[1:]))
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s + 120)
+        log(r.stdout.rstrip())
+        try:
+            report = json.loads((out / "report.json").read_text())
+        except (OSError, ValueError) as e:
+            return [f"bench --on qemu:{machine.name} wrote no report ({e}): "
+                    f"{r.stderr.strip()[-300:]}"]
+    problems = [] if r.returncode == 0 else [f"exit {r.returncode}: {r.stderr.strip()[-300:]}"]
+    rows = report.get("rows") or []
+    if len(rows) != 1:
+        problems.append(f"{len(rows)} rows, expected 1")
+    for row in rows:
+        if row.get("status") != "ok":
+            problems.append(f"{row.get('artifact')}: {row.get('error')}")
+            continue
+        if not (row.get("emulated") and str(row.get("health_note")).startswith("EMULATED")
+                and "emulated aarch64" in str(row.get("measured_on"))):
+            problems.append(f"{row['artifact']}: not marked emulated")
+        if not (row.get("ait_ms") or 0) > 0:
+            problems.append(f"{row['artifact']}: no model timing")
+        psnr = row.get("psnr_vs_fp32_db")
+        if psnr is None or psnr < 40:
+            problems.append(f"{row['artifact']}: PSNR vs the host's FP32 output {psnr} dB "
+                            "(< 40: the board computes something else)")
+    devices = report.get("devices") or [{}]
+    if devices[0].get("profile") != machine.name or not devices[0].get("emulated"):
+        problems.append(f"device record {devices[0]}: not the emulated {machine.name}")
+    return problems
+
+
 def run_lane(layout: Layout, machine: Machine, repo: Path, artifacts: Path | None = None,
              model: str = DEFAULT_MODEL, width: float = DEFAULT_WIDTH,
              imgsz: int = DEFAULT_IMGSZ, report: Path | None = None,
@@ -179,4 +236,10 @@ def run_lane(layout: Layout, machine: Machine, repo: Path, artifacts: Path | Non
     t2 = time.perf_counter()
     log(f"ARM lane: {machine.name} ({machine.qemu_cpu}) under {qemu_version(find_qemu())}; "
         f"setup {t1 - t0:.1f} s, host artifacts {t2 - t1:.1f} s; artifacts: {artifacts}")
-    return emulated_pytest(wrappers[machine.name], repo, artifacts, report, pytest_args)
+    code = emulated_pytest(wrappers[machine.name], repo, artifacts, report, pytest_args)
+    problems = emulated_bench(artifacts, machine, log=log)
+    for p in problems:
+        log(f"ARM lane: bench --on qemu:{machine.name}: FAILED: {p}")
+    if not problems:
+        log(f"ARM lane: bench --on qemu:{machine.name}: ok (one row, marked emulated)")
+    return code or (1 if problems else 0)
