@@ -282,3 +282,35 @@ def test_pictures_that_cannot_be_written_never_fail_the_numbers(tmp_path):
     saver.add("a.jpg", out, out * 0.9, {"de_vs_fp32": 1.0})
     result = saver.finish()
     assert set(result) == {"error"} and "report_files" in result["error"]
+
+
+def _sustained_device(name: str, samples: list, **health) -> dict:
+    return {"name": name, "sustained": {"artifact": "m-tflite-int8.tflite", "seconds": 60,
+                                        "status": "ok", "health": {"samples": samples,
+                                                                   "n": len(samples), **health}}}
+
+
+def test_sustained_throttling_curve_is_plotted(bench_out):
+    """--sustained: one SVG line per quantity the board exposes, a point per sample, hotter =
+    higher on the plot; unread sensors and throttling are said."""
+    from edgecolor.bench.html import sustained_section
+
+    hot = [[float(t), 50.0 + t, 1800.0 if t < 5 else 1500.0, None] for t in range(10)]
+    report = {**_report(bench_out[0]), "devices": [
+        _sustained_device("pi5", hot, throttled=True, throttle_flags=["soft temp limit"],
+                          missing=["power (no INA rails)"]),
+        {"name": "down", "sustained": {"artifact": "x", "seconds": 60, "status": "failed",
+                                       "error": "device down: unreachable"}}]}
+    html = sustained_section(report)
+    svgs = re.findall(r"<svg.*?</svg>", html, re.S)
+    assert len(svgs) == 2  # temperature and clock; no power samples: no power plot
+    assert "SoC temperature" in svgs[0] and "CPU clock" in svgs[1]
+    pts = re.search(r'<polyline class="series" points="([^"]+)"', svgs[0]).group(1).split()
+    ys = [float(p.split(",")[1]) for p in pts]
+    assert len(ys) == 10 and all(a > b for a, b in zip(ys, ys[1:], strict=False))  # hotter: higher
+    clock = re.search(r'points="([^"]+)"', svgs[1]).group(1).split()
+    assert float(clock[5].split(",")[1]) > float(clock[4].split(",")[1])  # the clock drop
+    assert "throttled (soft temp limit)" in html and "power (no INA rails)" in html
+    assert "device down: unreachable" in html
+    page = render(report, bench_out[0])
+    assert "Sustained runs (throttling curve)" in page and svgs[0] in page

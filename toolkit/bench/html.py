@@ -416,6 +416,44 @@ def context_block(report: dict) -> str:
     return "<pre id=\"context\">" + escape("\n".join(lines)) + "</pre>"
 
 
+def sustained_section(report: dict) -> str:
+    """``bench --on ... --sustained SECONDS``: per device, the SoC temperature (°C), clock
+    (MHz) and power (mW) sampled over the long run, one plot per quantity the board exposes
+    (x: seconds since the run started, samples ~1 s apart); what could not be read is said.
+    """
+    parts = []
+    for d in report.get("devices") or []:
+        s = d.get("sustained")
+        if not s:
+            continue
+        title = f"{d.get('name')}: {s.get('artifact')} for {s.get('seconds', 0):g} s"
+        if s.get("status") != "ok":
+            parts.append(f"<p>{escape(title)} {_badge('failed', 'bad')} "
+                         f"{escape(str(s.get('error')))}</p>")
+            continue
+        h = s.get("health") or {}
+        samples = h.get("samples") or []
+        plots_ = []
+        for col, name, unit in ((1, "SoC temperature", "°C"), (2, "CPU clock", "MHz"),
+                                (3, "power", "mW")):
+            values = [row[col] if len(row) > col else None for row in samples]
+            if any(v is not None for v in values):
+                last_t = samples[-1][0] if samples else 0
+                plots_.append(svg.lines([(f"{d.get('name')} {name}", values, False)],
+                                        f"{name} over {title}",
+                                        f"sample (0 … {last_t:.0f} s)", f"{name} ({unit})"))
+        note = ""
+        if h.get("throttled"):
+            flags = ", ".join(h.get("throttle_flags") or []) or "hot"
+            note += " " + _badge(f"throttled ({flags})", "warn")
+        if h.get("missing"):
+            note += f" Not readable on this board: {escape('; '.join(h['missing']))}."
+        body = "".join(f"<div>{p}</div>" for p in plots_ if p)
+        parts.append(f"<p>{escape(title)}: {len(samples)} samples.{note}</p>"
+                     + (f"<div class=plots>{body}</div>" if body else ""))
+    return "\n".join(parts)
+
+
 def render(report: dict, report_dir: str | Path | None = None) -> str:
     """Report dict -> the whole page (HTML text). ``report_dir``: the folder the page will sit
     in, to leave out pictures that are not there."""
@@ -438,6 +476,7 @@ def render(report: dict, report_dir: str | Path | None = None) -> str:
                              "inflated, re-run idle before quoting them", "warn"))
     fired = "".join(f"<li>{escape(f)}</li>" for f in gates.get("fired", []))
     flick = flicker_section(report)
+    sust = sustained_section(report)
     body = [
         "<h1>edgecolor bench report</h1>",
         f'<p class="note">{escape(_device(report))} · {escape(str(ctx.get("date")))} · '
@@ -452,6 +491,7 @@ def render(report: dict, report_dir: str | Path | None = None) -> str:
         "<h2>Published by the seed study (other hardware, other images)</h2>", published(report),
         "<h2>Speed and quality</h2>", plots(report),
         *(["<h2>Flicker on video</h2>", flick] if flick else []),
+        *(["<h2>Sustained runs (throttling curve)</h2>", sust] if sust else []),
         "<h2>Pictures</h2>", galleries(report, rd),
         "<h2>Context</h2>", context_block(report),
     ]
