@@ -158,7 +158,7 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
     source = None
     if is_model_path(model_name):  # the user's own model file
         source = _load_source(model_name, io, imgsz, profile, weights, kw, max_dpsnr,
-                              budget, log)
+                              budget, log, bounds=(min_psnr_fp32, max_de))
         # ONNX sources go to the converters as the Source (read from the graph); Keras
         # and SavedModel ones as their Keras model, on today's paths
         model = source if source.is_onnx else source.model
@@ -296,7 +296,7 @@ def _request(model_name, target, formats, precisions, calib_method):
     return profile, rows, explicit
 
 
-def _load_source(path, io, imgsz, profile, weights, kw, max_dpsnr, budget, log):
+def _load_source(path, io, imgsz, profile, weights, kw, max_dpsnr, budget, log, bounds=()):
     """The user's model file -> Source; ConvertRequestError (one line) for anything
     unusable, or for options that only apply to zoo models."""
     from edgecolor.sources import SourceError, load_source
@@ -312,10 +312,12 @@ def _load_source(path, io, imgsz, profile, weights, kw, max_dpsnr, budget, log):
                              log=log)
     except SourceError as e:
         raise ConvertRequestError(str(e)) from e
-    if source.is_onnx and (budget or max_dpsnr is not None):
-        raise ConvertRequestError(f"{path}: the --max-dpsnr budget is not available for ONNX "
-                                  "sources yet (its layer ranking reads Keras layers); "
-                                  "pass --no-budget")
+    if source.is_onnx and (budget or any(v is not None for v in (max_dpsnr, *bounds))):
+        # every bound is refused, never silently ignored (--min-psnr-fp32 / --max-de were)
+        raise ConvertRequestError(f"{path}: the fidelity budget (--max-dpsnr, --min-psnr-fp32, "
+                                  "--max-de) is not available for ONNX sources yet (its layer "
+                                  "ranking reads Keras layers); drop those options or pass "
+                                  "--no-budget")
     return source
 
 
