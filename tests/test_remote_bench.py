@@ -323,10 +323,12 @@ def test_faults_fail_their_own_rows_only(rig, art, tmp_path, fleet_report):
     _add("noec", "ssh://ec-dev", "--python", "/usr/bin/python3", "--cache", str(tmp_path / "c1"))
     _add("nort", "ssh://ec-dev", "--python", str(_nort_python(tmp_path)),
          "--cache", str(tmp_path / "c2"))
+    _add("old", "ssh://ec-dev", "--python", str(_bare_python(tmp_path, old=True)),
+         "--cache", str(tmp_path / "c3"))
     out = tmp_path / "out"
     r = _edgecolor("bench", str(art["dir"]), "--images", str(art["photos"]), "-o", str(out),
                    "--on", "dev", "--on", "down", "--on", "badkey", "--on", "noec",
-                   "--on", "nort", *FAST, *NOREF, "--timeout", "120")
+                   "--on", "nort", "--on", "old", *FAST, *NOREF, "--timeout", "120")
     assert r.returncode == 1, r.stdout + r.stderr  # some rows failed, the report is written
     report = _report(out)
     by = {}
@@ -342,6 +344,8 @@ def test_faults_fail_their_own_rows_only(rig, art, tmp_path, fleet_report):
     assert "pip install" in noec and "edgecolor[x86]==0.1.0" in noec and "--install" in noec
     assert "device nort" in nort and "no runtime for tflite" in nort
     assert "edgecolor[tflite]" in nort
+    old = errors["old"].pop()
+    assert "device old" in old and "older than this one" in old and "--install" in old
     for e in (down, bad, noec, nort):
         assert "\n" not in e
     assert "❌ device down" in r.stderr and (out / "report.md").is_file()
@@ -494,16 +498,19 @@ def test_sustained_run_records_the_health_curve(rig, art, fleet_report, tmp_path
     assert "Sustained run on dev" in md and "| t (s) | temp (°C) |" in md
 
 
-def _bare_python(tmp_path: Path) -> Path:
-    """A venv like the device's with edgecolor[rpi]'s dependencies but no edgecolor: a board
-    where `pip install 'edgecolor[rpi]'` of another version left its runtimes."""
-    venv = tmp_path / "bare"
+def _bare_python(tmp_path: Path, old: bool = False) -> Path:
+    """A venv like the device's with edgecolor[rpi]'s dependencies but no edgecolor (``old``:
+    an edgecolor 0.0.1 from before `bench --on`, a package without edgecolor.devices)."""
+    venv = tmp_path / ("old" if old else "bare")
     subprocess.run([str(DEVICE_PY), "-m", "venv", "--without-pip", str(venv)], check=True)
     src = next((DEVICE_VENV / "lib").glob("python*/site-packages"))
     dst = next((venv / "lib").glob("python*/site-packages"))
     for entry in src.iterdir():
         if not entry.name.lower().startswith(("edgecolor", "__editable__")):
             (dst / entry.name).symlink_to(entry)
+    if old:
+        (dst / "edgecolor").mkdir()
+        (dst / "edgecolor" / "__init__.py").write_text('__version__ = "0.0.1"\n')
     return venv / "bin" / "python"
 
 
@@ -512,7 +519,7 @@ def test_install_puts_this_version_on_the_device_offline(rig, art, tmp_path):
     in the device cache (its dependencies are the ones already there), the bench runs and the
     venv's python is recorded; without the dependencies the row names the one missing."""
     cache = tmp_path / "cache"
-    bare = _bare_python(tmp_path)
+    bare = _bare_python(tmp_path, old=True)  # --install's edgecolor must shadow it
     _add("fresh", "ssh://ec-dev", "--python", str(bare), "--cache", str(cache))
     _add("nodeps", "ssh://ec-dev", "--python", "/usr/bin/python3",
          "--cache", str(tmp_path / "c-nodeps"))

@@ -147,7 +147,7 @@ class SshSession:
                 raise RemoteError(f"{head}: no python {self.python!r} there; install "
                                   f"edgecolor: {pip_fix(self.device, 'python3', self._profile())}",
                                   "missing")
-            if "No module named 'edgecolor.devices.remote" in err:
+            if "No module named 'edgecolor." in err:  # an edgecolor without bench --on
                 raise RemoteError(f"{head}: edgecolor there is older than this one "
                                   f"({edgecolor.__version__}); update it: "
                                   f"{pip_fix(self.device, self.python, self._profile())}",
