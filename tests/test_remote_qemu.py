@@ -53,5 +53,32 @@ def test_emulated_board_runs_the_lane_artifacts():
         pytest.skip("the ARM lane has no converted rpi4 artifacts yet (`make test-arm` "
                     "converts them and runs this check itself)")
     from edgecolor.devices.emulate.lane import emulated_bench
+    from edgecolor.devices.emulate.sysroot import package_current
+
+    if not package_current(layout, Path(__file__).resolve().parents[1]):
+        pytest.skip("the ARM lane's copy of edgecolor is older than these sources (`make "
+                    "test-arm` refreshes it and runs this check itself)")
 
     assert emulated_bench(arts[-1], get_machine("rpi4")) == []
+
+
+def test_a_lane_built_from_older_sources_says_so(tmp_path):
+    """The emulated board runs the lane's copy of edgecolor (pkg/): once the sources changed
+    it is 'older', like a board's, with the command that refreshes it."""
+    lay = Layout(tmp_path / "lane")
+    wrapper = lay.wrapper(get_machine("rpi4"))
+    for f in (wrapper, lay.guest_python()):
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("")
+    lay.pkg.mkdir()
+    lay.cache.joinpath("pkg.stamp").write_text("made-from-other-sources\n")
+    folder = tmp_path / "art"
+    folder.mkdir()
+    (folder / "m-tflite-fp32.tflite").write_bytes(b"TFL3")
+    (folder / "m-tflite-fp32.json").write_text(json.dumps(
+        {"model": "m", "format": "tflite", "precision": "fp32", "files": {}}))
+    r = _bench(folder, tmp_path / "out", env=dict(os.environ, EDGECOLOR_ARM_CACHE=str(lay.cache)))
+    assert r.returncode == 1, r.stdout + r.stderr
+    row = json.loads((tmp_path / "out" / "report.json").read_text())["rows"][0]
+    assert "older than this checkout" in row["error"] and "emulate setup" in row["error"]
+    assert "--install" in row["error"] and "\n" not in row["error"]

@@ -382,15 +382,25 @@ def package_files(repo: Path) -> list[Path]:
     return files
 
 
+def package_key(repo: Path) -> str:
+    """Stamp of edgecolor's sources in ``repo``: pkg/ is current while its stamp equals it."""
+    h = hashlib.sha256()
+    for f in package_files(repo):
+        h.update(str(f.relative_to(repo)).encode() + b"\0" + f.read_bytes())
+    return _digest(h.hexdigest())
+
+
+def package_current(layout: Layout, repo: Path) -> bool:
+    """Whether pkg/ holds edgecolor as ``repo``'s sources are now."""
+    return _is_current(layout.pkg, package_key(repo))
+
+
 def install_package(layout: Layout, repo: Path, log: Callable[[str], None] = print) -> bool:
     """pip-install edgecolor (pure Python, --no-deps) from ``repo`` into pkg/ -> True if
     (re)installed. Built from a copy so the working tree gets no build/ folder.
     """
     files = package_files(repo)
-    h = hashlib.sha256()
-    for f in files:
-        h.update(str(f.relative_to(repo)).encode() + b"\0" + f.read_bytes())
-    key = _digest(h.hexdigest())
+    key = package_key(repo)
     if _is_current(layout.pkg, key):
         return False
     log("installing edgecolor (pure Python) for aarch64")

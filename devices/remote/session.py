@@ -445,7 +445,7 @@ class QemuSession(SshSession):
     def connect(self) -> dict:
         """Find the lane's python wrapper for the board; RemoteError saying how to build it."""
         from edgecolor.devices.emulate.machines import get_machine
-        from edgecolor.devices.emulate.sysroot import Layout, default_cache
+        from edgecolor.devices.emulate.sysroot import Layout, default_cache, package_current
 
         try:
             machine = get_machine(self.board)
@@ -458,6 +458,13 @@ class QemuSession(SshSession):
                 f"--on {self.device.name}: the ARM lane's emulated {self.board} is not built "
                 f"(no {wrapper}); build it once with `make test-arm` (or `.ci/arm --machine "
                 f"{self.board}`; slow, needs the network once)", "missing")
+        repo = _checkout()
+        if repo is not None and not package_current(layout, repo):
+            raise RemoteError(
+                f"--on {self.device.name}: the emulated {self.board}'s edgecolor "
+                f"({layout.pkg}) is older than this checkout's sources; refresh it: python -m "
+                f"edgecolor.devices.emulate setup --machine {self.board} (or rerun with "
+                "--install)", "older")
         self.wrapper = wrapper
         self.info = {"detect": {"profile": self.board, "reason": "emulated (qemu-user)"},
                      "runners": {}, "cache": None}
@@ -466,6 +473,26 @@ class QemuSession(SshSession):
     def profile(self) -> str | None:
         """The emulated board's profile."""
         return self.board
+
+    def install(self, wheel: Callable[[], Path], profile: str | None) -> None:
+        """``--install`` on the emulated board: refresh the lane's pkg/ from this checkout
+        (no wheel needed); RemoteError when edgecolor here is not a checkout.
+        """
+        from edgecolor.devices.emulate.sysroot import (
+            LaneError,
+            Layout,
+            default_cache,
+            install_package,
+        )
+
+        repo = _checkout()
+        if repo is None:
+            raise RemoteError(f"--on {self.device.name}: edgecolor here is not a checkout; "
+                              "rebuild the lane with `make test-arm`", "failed")
+        try:
+            install_package(Layout(default_cache()), repo, log=self.log)
+        except LaneError as e:
+            raise RemoteError(f"--on {self.device.name}: {e}", "failed") from e
 
     def measure(self, job_dict: dict, timeout_s: float) -> dict:
         """Run the job under qemu with the lane's python -> result (run_s; no transfer)."""
@@ -514,6 +541,12 @@ class QemuSession(SshSession):
                 os.killpg(p.pid, 9)
             except OSError:
                 pass
+
+
+def _checkout() -> Path | None:
+    """The edgecolor checkout this runs from (setup.cfg above the package), else None."""
+    repo = Path(edgecolor.__file__).resolve().parent.parent
+    return repo if (repo / "setup.cfg").is_file() else None
 
 
 def make_session(device: Device, log=print) -> SshSession:
