@@ -23,9 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecolor.devices import DeviceProfile, resolve_profile
+from edgecolor.converters.request import (  # noqa: F401  (re-exported)
+    ConvertRequest,
+    ConvertRequestError,
+    plan_rows,
+)
+from edgecolor.devices import DeviceProfile
 from edgecolor.errors import one_line
-from edgecolor.formats import FORMATS, get_format
+from edgecolor.formats import get_format
 from edgecolor.metrics import PSNR_CAP_DB
 
 # quick check: fp32 artifacts must match the raw Keras output; others must keep the colorized
@@ -35,10 +40,6 @@ MIN_PSNR_DB = 30.0
 VERSIONED = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxsim", "onnxruntime", "openvino",
              "nncf", "ai-edge-litert", "tflite-runtime", "numpy", "opencv-python-headless",
              "edgecolor")
-
-
-class ConvertRequestError(ValueError):
-    """The request itself is wrong (unknown target/model/format/precision, bad calib folder)."""
 
 
 @dataclass
@@ -85,54 +86,16 @@ def host_info() -> dict:
             "cpu_flags": list(found.flags), "cores": os.cpu_count()}
 
 
-def plan_rows(profile: DeviceProfile, formats: list[str] | None = None,
-              precisions: list[str] | None = None) -> list[tuple[str, str]]:
-    """The profile's (format, precision) rows filtered by ``formats``/``precisions``.
-
-    Raises ConvertRequestError for names the format table does not know or a filter that
-    leaves nothing.
-    """
-    for f in formats or ():
-        if f not in FORMATS:
-            raise ConvertRequestError(f"unknown format {f!r}; choose one of: "
-                                      f"{', '.join(FORMATS)}")
-    known = {p for fmt in FORMATS.values() for p in fmt.precisions}
-    for p in precisions or ():
-        if p not in known:
-            raise ConvertRequestError(f"unknown precision {p!r}; choose one of: "
-                                      f"{', '.join(sorted(known))}")
-    # rows a profile makes only on request (its ``on_request``, e.g. rpi4's slow int16x8):
-    # included when their precision is asked for by name
-    optional = [tuple(str(item).split(":", 1)) for item in profile.extra.get("on_request", [])]
-    pool = list(profile.artifacts) + [r for r in optional if precisions and r[1] in precisions
-                                      and r not in profile.artifacts]
-    rows = [(f, p) for f, p in pool
-            if (not formats or f in formats) and (not precisions or p in precisions)]
-    for f, p in rows:
-        if p not in get_format(f).precisions:
-            raise ConvertRequestError(f"profile {profile.name}: {f} has no precision {p!r}")
-    if not rows:
-        raise ConvertRequestError(
-            f"nothing to convert: target {profile.name} has no artifact matching "
-            f"format {formats or 'any'} / precision {precisions or 'any'} (its artifacts: "
-            f"{', '.join(f'{f}:{p}' for f, p in profile.artifacts)})")
-    return rows
-
-
 def convert_all(model_name: str, target: str | DeviceProfile = "auto",
-                formats: list[str] | None = None, precisions: list[str] | None = None,
-                calib: str | Path | None = None, calib_size: int | None = 200,
-                calib_method: str = "minmax", out_dir: str | Path = "artifacts",
-                weights: str | Path | None = "default", imgsz: int | None = None,
-                threads: int | None = None, opset: int | None = None,
-                width: float | None = None, seed: int = 0,
-                on_start: Callable[[int, int, str], None] | None = None,
-                on_done: Callable[[int, int, ArtifactResult], None] | None = None,
-                max_dpsnr: float | None = None, budget: bool | None = None,
-                min_psnr_fp32: float | None = None, max_de: float | None = None,
-                model_kw: dict | None = None, io=None,
-                log: Callable[[str], None] | None = None) -> list[ArtifactResult]:
-    """Convert ``model_name`` to every artifact of ``target`` (filtered) -> one result per row.
+                **kwargs) -> list[ArtifactResult]:
+    """Keyword form of :func:`convert`: builds a :class:`ConvertRequest` from
+    ``model_name``, ``target`` and its fields as keywords (an unknown keyword is a
+    ConvertRequestError)."""
+    return convert(ConvertRequest.from_kwargs(model_name, target, **kwargs))
+
+
+def convert(request: ConvertRequest) -> list[ArtifactResult]:
+    """Convert ``request.model`` to every artifact of its target (filtered) -> one result per row.
 
     target: profile name, "auto" or a DeviceProfile. calib: image folder (None: the bundled
     samples, with a warning when a precision needs calibration). weights: "default" (bundled
@@ -147,7 +110,16 @@ def convert_all(model_name: str, target: str | DeviceProfile = "auto",
     Raises ConvertRequestError before any work for a bad request; every per-artifact
     failure is caught and reported in its result instead.
     """
-    profile, rows, explicit = _request(model_name, target, formats, precisions, calib_method)
+    req = request.resolve()  # the profile and rows, resolved once
+    profile, rows, explicit = req.profile, req.rows, req.explicit
+    model_name = req.model
+    calib, calib_size, calib_method = req.calib, req.calib_size, req.calib_method
+    out_dir, weights, imgsz, threads = req.out_dir, req.weights, req.imgsz, req.threads
+    opset, width, seed, on_start, on_done = (req.opset, req.width, req.seed,
+                                             req.on_start, req.on_done)
+    max_dpsnr, budget, min_psnr_fp32, max_de = (req.max_dpsnr, req.budget,
+                                                req.min_psnr_fp32, req.max_de)
+    model_kw, io, log = req.model_kw, req.io, req.log
     from edgecolor.calibration import CalibrationSet
     from edgecolor.converters.common import ConvertOptions
     from edgecolor.runtimes.keras import KerasRunner
@@ -265,35 +237,6 @@ def _budget_for(precision: str, max_dpsnr: float | None, budget: bool | None,
                   min_psnr_fp32=(min_psnr_fp32 if min_psnr_fp32 is not None
                                  else profile.min_psnr_fp32),
                   max_de=max_de)
-
-
-def _request(model_name, target, formats, precisions, calib_method):
-    """Validate everything that needs no TensorFlow -> (profile, rows, explicit formats)."""
-    from edgecolor.formats import CALIB_METHODS
-    from edgecolor.zoo import get_model_info
-
-    try:
-        profile = target if isinstance(target, DeviceProfile) else resolve_profile(target)
-        from edgecolor.sources import is_model_path
-
-        if not is_model_path(model_name):
-            get_model_info(model_name)
-    except ValueError as e:
-        raise ConvertRequestError(str(e)) from e
-    if calib_method not in CALIB_METHODS:
-        raise ConvertRequestError(f"unknown calibration method {calib_method!r}; choose one "
-                                  f"of: {', '.join(CALIB_METHODS)}")
-    rows = plan_rows(profile, formats, precisions)
-    explicit = set(formats or ())
-    for f in explicit:
-        fmt = get_format(f)
-        calibrated = [p for g, p in rows if g == f and p in fmt.calibrated]
-        if calibrated and calib_method not in fmt.calib_methods:
-            raise ConvertRequestError(
-                f"{f} cannot calibrate with {calib_method!r} (it supports "
-                f"{', '.join(fmt.calib_methods)}); pass --calib-method "
-                f"{fmt.calib_methods[0]}")
-    return profile, rows, explicit
 
 
 def _load_source(path, io, imgsz, profile, weights, kw, max_dpsnr, budget, log, bounds=()):

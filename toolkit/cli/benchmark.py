@@ -72,7 +72,7 @@ def command(model, io, target, formats, precisions, calib, calib_size, calib_met
           --images kodak24/ -o bench/
       edgecolor benchmark --target rpi4 --format tflite --fail-if 'dpsnr>0.3'
     """
-    from edgecolor.converters.run import ConvertRequestError, convert_all
+    from edgecolor.converters.run import ConvertRequest, ConvertRequestError, convert
 
     problem = check_gates(compare, fail_if)
     if problem:
@@ -103,12 +103,12 @@ def command(model, io, target, formats, precisions, calib, calib_size, calib_met
 
     announce_weights(model, weights, width)  # random weights: one warning line, before any work
     try:
-        results = convert_all(
+        results = convert(ConvertRequest(
             model, target=target, formats=_split(formats), precisions=_split(precisions),
             calib=calib, calib_size=calib_size, calib_method=calib_method, out_dir=out,
             weights=weights or "default", imgsz=imgsz, threads=settings.threads,
             width=width, on_start=started, on_done=finished, io=io,
-            log=lambda line: click.echo(line, err=True))
+            log=lambda line: click.echo(line, err=True)))
     except ConvertRequestError as e:
         click.echo(f"error: {str(e).splitlines()[0]}", err=True)
         sys.exit(EXIT_REFUSED)

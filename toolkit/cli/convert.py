@@ -12,10 +12,6 @@ import click
 from edgecolor.cli.options import builder_options, check_model_options
 from edgecolor.formats import CALIB_METHODS
 
-# CLI option -> the name the format table's ``args`` uses
-_FORMAT_ARGS = {"imgsz": "imgsz", "calib": "calib", "calib_size": "calib_size",
-                "calib_method": "calib_method", "threads": "threads", "opset": "opset"}
-
 
 @click.command("convert")
 @click.option("--model", default="baseline", show_default=True,
@@ -90,25 +86,24 @@ def command(model, io, weights, target, out_dir, formats, precisions, calib, cal
       edgecolor convert --model my_colorizer.onnx --target x86-cpu --calib photos/ -o art/
       edgecolor convert --model my_unet.keras --io keras-l100-ab128 --calib photos/ -o art/
     """
-    from edgecolor.converters.run import ConvertRequestError, convert_all
+    from edgecolor.converters.run import ConvertRequest, ConvertRequestError, convert
 
     check_model_options(model, model_kw)
-    given = {k for k, v in {"imgsz": imgsz, "calib": calib, "threads": threads,
-                            "opset": opset}.items() if v is not None}
+    request = ConvertRequest(
+        model, target, formats=list(formats) or None, precisions=list(precisions) or None,
+        calib=calib, calib_size=calib_size or None, calib_method=calib_method,
+        out_dir=out_dir, weights=weights or "default", imgsz=imgsz, threads=threads,
+        opset=opset, width=width, seed=seed, on_start=_start, on_done=_done,
+        max_dpsnr=max_dpsnr, model_kw=model_kw, io=io,
+        log=lambda line: click.echo(line, err=True),
+        min_psnr_fp32=min_psnr_fp32, max_de=max_de,
+        budget=False if no_budget else (True if any(
+            v is not None for v in (max_dpsnr, min_psnr_fp32, max_de)) else None))
     try:
-        profile = _check_args(target, list(formats) or None, list(precisions) or None, given)
+        profile = request.resolve().profile.name  # profile, rows, options: checked once
         source = announce_weights(model, weights, width or model_kw.get("width"))
         _clock.update(start=time.monotonic())
-        results = convert_all(
-            model, target, formats=list(formats) or None, precisions=list(precisions) or None,
-            calib=calib, calib_size=calib_size or None, calib_method=calib_method,
-            out_dir=out_dir, weights=weights or "default", imgsz=imgsz, threads=threads,
-            opset=opset, width=width, seed=seed, on_start=_start, on_done=_done,
-            max_dpsnr=max_dpsnr, model_kw=model_kw, io=io,
-            log=lambda line: click.echo(line, err=True),
-            min_psnr_fp32=min_psnr_fp32, max_de=max_de,
-            budget=False if no_budget else (True if any(
-                v is not None for v in (max_dpsnr, min_psnr_fp32, max_de)) else None))
+        results = convert(request)
     except ConvertRequestError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
@@ -130,27 +125,6 @@ def announce_weights(model: str, weights: str | None, width: float | None) -> st
         click.echo(f"warning: {model} has no trained weights here: converting random weights "
                    f"({RANDOM_MARK}); to get weights, {how_to_get_weights(model)}", err=True)
     return source
-
-
-def _check_args(target, formats, precisions, given: set[str]) -> str:
-    """Options no selected format accepts are an error (e.g. --opset with tflite only).
-    -> the target profile's name."""
-    from edgecolor.converters.run import ConvertRequestError, plan_rows
-    from edgecolor.devices import resolve_profile
-    from edgecolor.formats import get_format
-
-    try:
-        rows = plan_rows(resolve_profile(target), formats, precisions)
-    except ValueError as e:
-        raise ConvertRequestError(str(e)) from e
-    profile = resolve_profile(target)
-    selected = {get_format(f) for f, _ in rows}
-    for opt in given:
-        if not any(_FORMAT_ARGS[opt] in f.args for f in selected):
-            raise ConvertRequestError(
-                f"--{opt.replace('_', '-')} does not apply to "
-                f"{', '.join(sorted(f.name for f in selected))}; drop it")
-    return profile.name
 
 
 _clock = {"start": 0.0}  # when the conversions started (for the rate / ETA)
