@@ -35,3 +35,32 @@ def test_python_caller_gets_the_cli_option_rules():
         ConvertRequest("baseline", "x86-cpu", formats=["tfjs"]).resolve()
     # onnx takes --opset: accepted
     assert ConvertRequest("baseline", "x86-cpu", formats=["onnx"], opset=13).resolve().rows
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from edgecolor.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("verb", ["convert", "benchmark"])
+@pytest.mark.parametrize("args,message", [
+    # --calib-size 0 (= all) parses in both; the bad target is then the one error
+    (["--calib-size", "0", "--target", "pi9"], "unknown target 'pi9'"),
+    (["--calib-size", "-1"], "--calib-size"),
+    (["--max-de", "-1"], "--max-de"),
+    (["--max-dpsnr", "-0.5"], "--max-dpsnr"),
+    (["--min-psnr-fp32", "-3"], "--min-psnr-fp32"),
+    (["--calib-method", "median"], "--calib-method"),
+    (["--model", "eccv16", "--option", "head=softmax"], "unknown head 'softmax'"),
+    (["--option", "width"], "expected KEY=VALUE"),
+])
+def test_convert_and_benchmark_share_the_conversion_option_rules(tmp_path, verb, args,
+                                                                 message):
+    out = tmp_path / "out"
+    result = _cli(verb, "-o", out, *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output, result.output
+    assert not out.exists()

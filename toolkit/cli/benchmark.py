@@ -15,6 +15,7 @@ from edgecolor.cli.bench import (
     make_settings,
     timing_options,
 )
+from edgecolor.cli.options import budget_flag, check_model_options, conversion_options
 
 
 def _split(values: tuple[str, ...]) -> list[str] | None:
@@ -38,11 +39,7 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--calib", type=click.Path(file_okay=False, exists=True),
               help="Calibration photos from the deployment domain (>= 100); default: the "
                    "bundled samples (a smoke test, with a warning).")
-@click.option("--calib-size", type=click.IntRange(1), default=200, show_default=True,
-              help="Calibration images to use at most.")
-@click.option("--calib-method", default="minmax", show_default=True,
-              type=click.Choice(["minmax", "percentile", "entropy"]),
-              help="Activation range method for int8 calibration.")
+@conversion_options
 @click.option("--weights", type=click.Path(dir_okay=False, exists=True),
               help="Weights file; default: the model's bundled weights (else random init).")
 @click.option("--imgsz", type=click.IntRange(8), help="Square input size; default: the "
@@ -56,7 +53,8 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 def command(model, io, target, formats, precisions, calib, calib_size, calib_method, weights,
             imgsz, width, out_dir, images, runs, warmup, seconds, max_seconds, threads, profile,
             runner, device, reference, compare, fail_if, metrics, allow_overlap, timeout_s,
-            verbose):
+            verbose, max_dpsnr=None, min_psnr_fp32=None, max_de=None, no_budget=False,
+            model_kw=None):
     """Convert MODEL to every artifact of the device profile, then bench them all.
 
     The same as `edgecolor convert` followed by `edgecolor bench` on its output: each
@@ -74,6 +72,7 @@ def command(model, io, target, formats, precisions, calib, calib_size, calib_met
     """
     from edgecolor.converters.run import ConvertRequest, ConvertRequestError, convert
 
+    check_model_options(model, model_kw or {})
     problem = check_gates(compare, fail_if)
     if problem:
         click.echo(f"error: {problem}", err=True)
@@ -105,9 +104,11 @@ def command(model, io, target, formats, precisions, calib, calib_size, calib_met
     try:
         results = convert(ConvertRequest(
             model, target=target, formats=_split(formats), precisions=_split(precisions),
-            calib=calib, calib_size=calib_size, calib_method=calib_method, out_dir=out,
-            weights=weights or "default", imgsz=imgsz, threads=settings.threads,
-            width=width, on_start=started, on_done=finished, io=io,
+            calib=calib, calib_size=calib_size or None, calib_method=calib_method,
+            out_dir=out, weights=weights or "default", imgsz=imgsz, threads=settings.threads,
+            width=width, on_start=started, on_done=finished, io=io, model_kw=model_kw or {},
+            max_dpsnr=max_dpsnr, min_psnr_fp32=min_psnr_fp32, max_de=max_de,
+            budget=budget_flag(no_budget, max_dpsnr, min_psnr_fp32, max_de),
             log=lambda line: click.echo(line, err=True)))
     except ConvertRequestError as e:
         click.echo(f"error: {str(e).splitlines()[0]}", err=True)

@@ -9,8 +9,7 @@ import time
 
 import click
 
-from edgecolor.cli.options import builder_options, check_model_options
-from edgecolor.formats import CALIB_METHODS
+from edgecolor.cli.options import budget_flag, check_model_options, conversion_options
 
 
 @click.command("convert")
@@ -34,31 +33,12 @@ from edgecolor.formats import CALIB_METHODS
                    "rows (rpi4: tflite int16x8, slow there) are made only when named here.")
 @click.option("--calib", type=click.Path(), help="Calibration image folder (deployment domain, "
               ">= 100 images); default: the bundled samples, with a warning.")
-@click.option("--calib-size", type=int, default=200, show_default=True,
-              help="Calibration images to use (0 = all).")
-@click.option("--calib-method", type=click.Choice(CALIB_METHODS), default="minmax",
-              show_default=True, help="Activation range estimation; formats without it "
-              "(tflite: minmax only) fall back to minmax and say so.")
 @click.option("--imgsz", type=int, help="Square input size; default: the profile's.")
 @click.option("--threads", type=int, help="Threads for conversion and the quick check.")
 @click.option("--width", type=float, help="Model width multiplier (smaller, faster models).")
 @click.option("--opset", type=int, help="ONNX opset (onnx only).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Calibration sampling seed.")
-@click.option("--max-dpsnr", type=click.FloatRange(min=0), metavar="DB",
-              help="int8 quality budget: most PSNR (dB) an int8 artifact may lose vs FP32 on "
-                   "the held-out calibration images; the most sensitive layers stay float "
-                   "until it holds. Default: the target profile's max_dpsnr (trained models).")
-@click.option("--min-psnr-fp32", type=click.FloatRange(min=0), metavar="DB",
-              help="int8 fidelity floor: least PSNR (dB) of an int8 colorization vs the FP32 "
-                   "model's own, full resolution, held-out images. Default: the target "
-                   "profile's min_psnr_fp32 (40) whenever a budget applies.")
-@click.option("--max-de", type=click.FloatRange(min=0), metavar="DE",
-              help="int8 color budget: most mean CIEDE2000 vs the FP32 colorization "
-                   "(about 2.3 is just noticeable). Default: not bounded.")
-@click.option("--no-budget", is_flag=True, help="Plain int8: no fidelity budget.")
-@click.option("--option", "model_kw", multiple=True, callback=builder_options,
-              metavar="KEY=VALUE", help="Builder option of the model (repeatable), e.g. "
-              "head=bins (eccv16: ship the 313-bin distribution, decode on the host).")
+@conversion_options
 def command(model, io, weights, target, out_dir, formats, precisions, calib, calib_size,
             calib_method, imgsz, threads, width, opset, seed, max_dpsnr, min_psnr_fp32, max_de,
             no_budget, model_kw):
@@ -97,8 +77,7 @@ def command(model, io, weights, target, out_dir, formats, precisions, calib, cal
         max_dpsnr=max_dpsnr, model_kw=model_kw, io=io,
         log=lambda line: click.echo(line, err=True),
         min_psnr_fp32=min_psnr_fp32, max_de=max_de,
-        budget=False if no_budget else (True if any(
-            v is not None for v in (max_dpsnr, min_psnr_fp32, max_de)) else None))
+        budget=budget_flag(no_budget, max_dpsnr, min_psnr_fp32, max_de))
     try:
         profile = request.resolve().profile.name  # profile, rows, options: checked once
         source = announce_weights(model, weights, width or model_kw.get("width"))

@@ -38,3 +38,45 @@ def check_model_options(model: str, options: dict) -> None:
     except ValueError as e:
         click.echo(f"error: --option: {e}", err=True)
         sys.exit(2)
+
+
+def conversion_options(f):
+    """The conversion options ``convert`` and ``benchmark`` share, with the same rules in
+    both: --calib-size (0 = all), --calib-method, the int8 fidelity bounds (dB / ΔE00),
+    --no-budget and --option KEY=VALUE (builder options)."""
+    from edgecolor.formats import CALIB_METHODS
+
+    opts = [
+        click.option("--calib-size", type=click.IntRange(0), default=200, show_default=True,
+                     help="Calibration images to use (0 = all)."),
+        click.option("--calib-method", type=click.Choice(CALIB_METHODS), default="minmax",
+                     show_default=True, help="Activation range estimation; formats without "
+                     "it (tflite: minmax only) fall back to minmax and say so."),
+        click.option("--max-dpsnr", type=click.FloatRange(min=0), metavar="DB",
+                     help="int8 quality budget: most PSNR (dB) an int8 artifact may lose vs "
+                     "FP32 on the held-out calibration images; the most sensitive layers stay "
+                     "float until it holds. Default: the target profile's max_dpsnr "
+                     "(trained models)."),
+        click.option("--min-psnr-fp32", type=click.FloatRange(min=0), metavar="DB",
+                     help="int8 fidelity floor: least PSNR (dB) of an int8 colorization vs "
+                     "the FP32 model's own, full resolution, held-out images. Default: the "
+                     "target profile's min_psnr_fp32 (40) whenever a budget applies."),
+        click.option("--max-de", type=click.FloatRange(min=0), metavar="DE",
+                     help="int8 color budget: most mean CIEDE2000 vs the FP32 colorization "
+                     "(about 2.3 is just noticeable). Default: not bounded."),
+        click.option("--no-budget", is_flag=True, help="Plain int8: no fidelity budget."),
+        click.option("--option", "model_kw", multiple=True, callback=builder_options,
+                     metavar="KEY=VALUE", help="Builder option of the model (repeatable), "
+                     "e.g. --option head=bins."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def budget_flag(no_budget: bool, *bounds: float | None) -> bool | None:
+    """--no-budget / the bounds given -> ConvertRequest.budget (False, True or None: the
+    profile's default)."""
+    if no_budget:
+        return False
+    return True if any(v is not None for v in bounds) else None
