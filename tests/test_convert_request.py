@@ -64,3 +64,11 @@ def test_convert_and_benchmark_share_the_conversion_option_rules(tmp_path, verb,
     assert result.exit_code == 2, result.output
     assert message in result.output, result.output
     assert not out.exists()
+
+
+def test_bench_job_device_defaults_to_the_runners_own():
+    from edgecolor.bench.job import BenchJob
+
+    job = BenchJob.from_dict({"kind": "artifact", "e2e_image": "a.png", "runs": 3, "warmup": 1})
+    assert job.device is None and job.to_dict()["device"] is None
+    assert BenchJob.from_dict({**job.to_dict(), "device": "GPU"}).device == "GPU"

@@ -21,7 +21,7 @@ class BenchJob:
     images: tuple[str, ...] = ()
     runner: str | None = None
     threads: int | None = None
-    device: str = "CPU"
+    device: str | None = None  # None: the runner's own default (as bench --device)
     metrics: str = "full"
     seconds: float | None = None
     budget_s: float | None = None
