@@ -300,6 +300,22 @@ def find_artifacts(folder: str | os.PathLike) -> list[Path]:
     )
 
 
+def shared_target(folder: str | os.PathLike) -> str | None:
+    """The device profile name every artifact's manifest in ``folder`` names, or None.
+
+    None when the folder holds no artifact, a manifest cannot be read, or the artifacts were
+    made for different targets (then the caller keeps its own choice, e.g. the host's).
+    """
+    names = set()
+    for artifact in find_artifacts(folder):
+        try:
+            target = read_manifest(artifact, verify=False).get("target") or {}
+        except (ManifestError, OSError):
+            return None
+        names.add(target.get("name") if isinstance(target, dict) else None)
+    return names.pop() if len(names) == 1 and None not in names else None
+
+
 def weights_source_of(manifest: dict | None) -> str | None:
     """Manifest -> "bundled" | "cache" | "file" | "random", or None when it does not say.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -69,13 +70,21 @@ def timing_options(f):
     return f
 
 
-def resolve_profile(threads: int | None, profile: str | None) -> tuple[int | None, dict | None]:
+def resolve_profile(threads: int | None, profile: str | None,
+                    artifact_dir: Path | None = None) -> tuple[int | None, dict | None]:
     """--threads / --profile -> (threads, the profile's record or None).
 
-    --threads wins; else the device profile's default threads (``auto``: the profile detected
-    for this host; none fits -> the runtime's own default). An unknown name exits 2.
+    --threads wins; else the device profile's default threads. ``auto`` (or none): the target
+    the artifacts' manifests name when they all name one, else the profile detected for this
+    host; none fits -> the runtime's own default. An unknown name exits 2.
     """
     from edgecolor.devices import resolve_profile as resolve
+    from edgecolor.manifest import shared_target
+
+    from_manifest = None
+    if profile in (None, "", "auto") and artifact_dir is not None:
+        from_manifest = shared_target(artifact_dir)
+        profile = from_manifest or profile
 
     try:
         prof = resolve(profile or "auto")
@@ -83,6 +92,8 @@ def resolve_profile(threads: int | None, profile: str | None) -> tuple[int | Non
         if profile not in (None, "", "auto"):
             raise click.BadParameter(str(e).splitlines()[0], param_hint="--profile") from e
         return threads, None
+    if from_manifest and not threads:  # the target's threads, never more than this host has
+        return min(prof.default_threads(), os.cpu_count() or 1), prof.to_dict()
     return threads or prof.default_threads(), prof.to_dict()
 
 
@@ -213,11 +224,12 @@ def _write_html(report: dict, out: Path, err) -> Path | None:
 
 
 def make_settings(images, runs, warmup, seconds, max_seconds, threads, profile, runner, device,
-                  reference, metrics, allow_overlap, timeout_s, verbose: bool = False):
-    """CLI values -> BenchSettings."""
+                  reference, metrics, allow_overlap, timeout_s, verbose: bool = False,
+                  artifact_dir: Path | None = None):
+    """CLI values -> BenchSettings (the profile: --profile, else the artifacts' target)."""
     from edgecolor.bench import BenchSettings
 
-    threads, profile_record = resolve_profile(threads, profile)
+    threads, profile_record = resolve_profile(threads, profile, artifact_dir)
     return BenchSettings(
         images=resolve_images(images), runs=runs, warmup=warmup, seconds=seconds,
         max_seconds=max_seconds, threads=threads, runner=runner, device=device,
@@ -263,11 +275,11 @@ def command(artifact_dir, out_dir, images, runs, warmup, seconds, max_seconds, t
           --fail-if 'dpsnr>0.5' --fail-if 'ait_ms>100'
       edgecolor bench artifacts/ --images kodak24/ --on pi5 --on orin
     """
+    folder = Path(artifact_dir)
     settings = make_settings(images, runs, warmup, seconds, max_seconds, threads, profile,
                              runner, device, reference, metrics, allow_overlap, timeout_s,
-                             verbose)
+                             verbose, artifact_dir=None if on else folder)
     settings.video = video
-    folder = Path(artifact_dir)
     if on:  # on the devices (edgecolor.devices.remote): one report for all of them
         from edgecolor.devices.remote.cli import bench_on
 
