@@ -61,3 +61,78 @@ class BenchJob:
             images=tuple(where[p] for p in self.images), e2e_image=where[self.e2e_image],
             reference=where[self.reference] if self.reference else None,
             save_outputs=save_outputs)
+
+
+RESULT_SCHEMA = "edgecolor.bench.result/1"
+
+
+@dataclass
+class BenchResult:
+    """What one measuring process returns (``python -m edgecolor.bench.measure`` writes it as
+    JSON; :func:`edgecolor.bench.suite` turns it into a report row). Times in ms; memory in
+    MB; ``model_ms`` / ``e2e_ms`` are timing summaries (:mod:`edgecolor.bench.stats`: mean,
+    median, p90, p99, min, std in ms, fps); ``per_image`` one quality record per photo.
+    """
+
+    status: str = "failed"  # "ok" | "failed"
+    error: str | None = None  # one line, when failed
+    kind: str | None = None  # failure kind where known (remote: timeout, crashed, ...)
+    runner: str | None = None
+    runner_reason: str | None = None
+    load_ms: float | None = None
+    first_ms: float | None = None
+    model_ms: dict | None = None
+    e2e_ms: dict | None = None
+    e2e_image: str | None = None
+    rss_base_mb: float | None = None
+    peak_load_mb: float | None = None
+    peak_run_mb: float | None = None
+    per_image: list = field(default_factory=list)
+    health: dict | None = None
+    gallery: dict | None = None
+    flicker: dict | None = None
+    schema: str = RESULT_SCHEMA
+    extra: dict = field(default_factory=dict)  # keys this version does not know, kept
+
+    @property
+    def ok(self) -> bool:
+        """True when the measurement ran and its timings are present."""
+        return self.status == "ok" and self.model_ms is not None and self.e2e_ms is not None
+
+    @property
+    def peak_mb(self) -> float | None:
+        """The larger of the load and run peaks (MB), None when neither was measured."""
+        return max((v for v in (self.peak_load_mb, self.peak_run_mb) if v is not None),
+                   default=None)
+
+    @classmethod
+    def failed(cls, error: str, kind: str | None = None) -> BenchResult:
+        """A failed measurement with its one-line reason."""
+        return cls(status="failed", error=error, kind=kind)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BenchResult:
+        """Result JSON -> BenchResult; unknown keys go to ``extra``. A result without a
+        schema (an older edgecolor) is read as version 1; one of another version, or an
+        ok result without its timings, becomes a failed result saying so.
+        """
+        if isinstance(data, BenchResult):
+            return data
+        if not isinstance(data, dict):
+            return cls.failed(f"measuring process returned {type(data).__name__}, not a result")
+        schema = data.get("schema", RESULT_SCHEMA)
+        if schema != RESULT_SCHEMA:
+            return cls.failed(f"result schema {schema!r} is not {RESULT_SCHEMA!r}: install the "
+                              "same edgecolor version on both sides")
+        names = {f.name for f in fields(cls)} - {"extra"}
+        known = {k: v for k, v in data.items() if k in names}
+        known["per_image"] = list(known.get("per_image") or [])
+        result = cls(**known, extra={k: v for k, v in data.items() if k not in names})
+        if result.status == "ok" and not result.ok:
+            return cls.failed("measuring process reported ok without model/e2e timings")
+        return result
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (with ``schema``); ``extra`` keys merged back."""
+        d = asdict(self)
+        return {**{k: v for k, v in d.items() if k != "extra"}, **self.extra}

@@ -272,13 +272,14 @@ def measure_in_subprocess(job: dict, timeout_s: float = 900.0) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """Worker entry point: ``python -m edgecolor.bench.measure JOB.json RESULT.json``."""
     from edgecolor._tf import quiet_tf_env
+    from edgecolor.bench.job import BenchResult
     from edgecolor.imageio import atomic_write_bytes
 
     die_with_parent()
     quiet_tf_env()
     job_path, result_path = (argv or sys.argv[1:])[:2]
-    result = run_job(json.loads(Path(job_path).read_text()))
-    atomic_write_bytes(result_path, json.dumps(result).encode())
+    result = BenchResult.from_dict(run_job(json.loads(Path(job_path).read_text())))
+    atomic_write_bytes(result_path, json.dumps(result.to_dict()).encode())
     return 0
 
 

@@ -168,6 +168,32 @@ def check_rules(report: dict, rules: list[Rule]) -> list[str]:
     return fired
 
 
+def finish_report(report: dict, folder: Path, rules: list[Rule], fail_if: list[str] | None = None,
+                  old: dict | None = None, convert_errors: dict[str, str] | None = None,
+                  extra: dict | None = None) -> list[str]:
+    """Complete a measured report in place (before it is written) -> the --fail-if rules that
+    fired. Adds ``extra`` top-level fields, the row marks (where each speed was measured vs
+    the artifact's target, random-weights rows), the conversion failures (a note on the
+    artifact's row, or a failed row when no file was made), the comparison with ``old`` and
+    the gates.
+    """
+    from edgecolor.bench.marks import folder_manifests, mark_rows
+
+    report.update(extra or {})
+    mark_rows(report["rows"], folder_manifests(folder, [r["artifact"] for r in report["rows"]]))
+    measured = {r["artifact"]: r for r in report["rows"]}
+    for name, why in (convert_errors or {}).items():
+        if name in measured:
+            measured[name].setdefault("notes", []).append(f"convert: {why}")
+        else:
+            report["rows"].append({"artifact": name, "status": "failed",
+                                   "error": f"convert: {why}"})
+    if old is not None:
+        add_comparison(report, old)
+    fired = check_rules(report, rules)
+    report["gates"] = {"rules": list(fail_if or []), "fired": fired}
+    return fired
+
 def _fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 

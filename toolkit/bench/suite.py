@@ -13,6 +13,7 @@ from pathlib import Path
 
 from edgecolor.bench import quality
 from edgecolor.bench.context import host_context
+from edgecolor.bench.job import BenchResult
 from edgecolor.bench.marks import RANDOM_MARK, weights_source_of
 from edgecolor.bench.measure import measure_in_subprocess
 from edgecolor.manifest import ManifestError, find_artifacts, load_manifest, orphan_manifests
@@ -181,21 +182,22 @@ def _size_mb(artifact: Path, manifest: dict | None) -> float | None:
     return sum(f.stat().st_size for f in files) / 1e6
 
 
-def _row_from_result(artifact: Path, manifest: dict | None, result: dict,
+def _row_from_result(artifact: Path, manifest: dict | None, result: BenchResult | dict,
                      reference_rows: list[dict] | None, reference_label: str | None) -> dict:
-    """Flatten a measurement into a report row (one object per artifact)."""
+    """Flatten a measurement (:class:`BenchResult`, or its dict) into a report row."""
+    result = BenchResult.from_dict(result)
     m = manifest or {}
     row: dict = {
         "artifact": artifact.name,
         "model": m.get("model"),
         "format": m.get("format"),
         "precision": m.get("precision"),
-        "status": result.get("status", "failed"),
-        "error": result.get("error"),
+        "status": result.status,
+        "error": result.error,
         "size_mb": _size_mb(artifact, manifest),
         "sha256": (m.get("files") or {}).get(artifact.name),
-        "runner": result.get("runner"),
-        "runner_reason": result.get("runner_reason"),
+        "runner": result.runner,
+        "runner_reason": result.runner_reason,
         "reference": reference_label,
         "weights_source": weights_source_of(m),  # "random": speed only (bench.marks)
     }
@@ -205,10 +207,10 @@ def _row_from_result(artifact: Path, manifest: dict | None, result: dict,
                          "dpsnr": (q.get("validation") or {}).get("dpsnr")}
     if row["status"] != "ok":
         return row
-    model_ms, e2e_ms = result["model_ms"], result["e2e_ms"]
+    model_ms, e2e_ms = result.model_ms, result.e2e_ms
     row.update({
-        "load_ms": result["load_ms"],
-        "first_ms": result["first_ms"],
+        "load_ms": result.load_ms,
+        "first_ms": result.first_ms,
         "ait_ms": model_ms["mean"],
         "median_ms": model_ms["median"],
         "p90_ms": model_ms["p90"],
@@ -220,16 +222,15 @@ def _row_from_result(artifact: Path, manifest: dict | None, result: dict,
         "e2e_fps": e2e_ms["fps"],
         "model_timing": model_ms,
         "e2e_timing": e2e_ms,
-        "e2e_image": result.get("e2e_image"),
-        "rss_base_mb": result.get("rss_base_mb"),
-        "peak_load_mb": result.get("peak_load_mb"),
-        "peak_run_mb": result.get("peak_run_mb"),
-        "peak_mb": max((v for v in (result.get("peak_load_mb"), result.get("peak_run_mb"))
-                        if v is not None), default=None),
-        "gallery": result.get("gallery"),  # the report's pictures (edgecolor.bench.gallery)
-        "flicker": result.get("flicker"),  # on --video (edgecolor.bench.flicker)
+        "e2e_image": result.e2e_image,
+        "rss_base_mb": result.rss_base_mb,
+        "peak_load_mb": result.peak_load_mb,
+        "peak_run_mb": result.peak_run_mb,
+        "peak_mb": result.peak_mb,
+        "gallery": result.gallery,  # the report's pictures (edgecolor.bench.gallery)
+        "flicker": result.flicker,  # on --video (edgecolor.bench.flicker)
     })
-    per_image = result.get("per_image") or []
+    per_image = result.per_image
     if reference_rows is not None:
         per_image = quality.add_reference(per_image, reference_rows)
     summary = quality.summarize_quality(per_image)

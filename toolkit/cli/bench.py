@@ -138,8 +138,7 @@ def bench_and_report(folder: Path, out: Path, settings, compare: str | None,
     from edgecolor.bench import BenchError, bench_folder
     from edgecolor.bench.report import (
         RULE_EXIT_CODE,
-        add_comparison,
-        check_rules,
+        finish_report,
         load_report,
         parse_rule,
         terminal_table,
@@ -171,22 +170,7 @@ def bench_and_report(folder: Path, out: Path, settings, compare: str | None,
         err(f"error: {e.filename or out}: cannot write ({e.strerror or type(e).__name__}); "
             "free space or pass another -o folder")
         return EXIT_ARTIFACT_FAILED
-    report.update(extra or {})
-    from edgecolor.bench.marks import folder_manifests, mark_rows
-
-    # where each speed was measured (vs the artifact's target) and random-weights rows
-    mark_rows(report["rows"], folder_manifests(folder, [r["artifact"] for r in report["rows"]]))
-    measured = {r["artifact"]: r for r in report["rows"]}
-    for name, why in (convert_errors or {}).items():
-        if name in measured:
-            measured[name].setdefault("notes", []).append(f"convert: {why}")
-        else:
-            report["rows"].append({"artifact": name, "status": "failed",
-                                   "error": f"convert: {why}"})
-    if old is not None:
-        add_comparison(report, old)
-    fired = check_rules(report, rules)
-    report["gates"] = {"rules": list(fail_if), "fired": fired}
+    fired = finish_report(report, folder, rules, list(fail_if), old, convert_errors, extra)
     try:
         json_path, md_path = write_report(report, out)
     except OSError as e:  # a full disk / read-only folder: one line, nothing half-written
