@@ -243,8 +243,8 @@ def to_markdown(data: dict) -> str:
         "# End to end vs model only (x86 CPU)", "",
         f"Made by `{data['command']}` on {m['date']} ({m['cpu']}, {m['cores']} cores, "
         f"{m['python']}, OpenCV {m['opencv']}). "
-        "Other agents shared the 2 cores during the run: read the ratios (old and new were "
-        "timed interleaved, in one run), not the absolute times. Baseline artifacts carry the "
+        "Old and new were timed interleaved, in one run: read the ratios. Baseline artifacts "
+        "carry the "
         "bundled trained weights. Old = the float reference path every 8-bit photo took "
         f"before (and the camera loop of `{data['before_rev']}`); new = edgecolor.color_u8 + "
         "the pipelined camera + the folder engine." + (f" {data['note']}" if data.get("note")
@@ -252,7 +252,7 @@ def to_markdown(data: dict) -> str:
         "## Photos (decoded 8-bit RGB array in, colorized array out; medians, ms)", "",
         "Host-side = everything but the model and the codec (L, model inputs, output decode, "
         "ab upsample + recombination), timed without the model call (median, and in brackets "
-        "the fastest call: the cost when the other agents left the cores alone); end to end "
+        "the fastest call: the cost without interference from other processes); end to end "
         "= `colorize_array` with it. Diff: max |old - new| in 8-bit levels, with the same ab "
         "(the color path alone) and end to end (an int8 model can answer differently to an "
         "L that differs by < 1e-3 when an input sits on a quantization step).", "",
@@ -346,7 +346,7 @@ def main(argv=None) -> int:
     for a in args.artifacts:
         r = load_runner(a, threads=args.threads)
         runners[a.name] = r
-    command = "nice -n 5 python benchmarks/e2e.py " + " ".join(a.name for a in args.artifacts)
+    command = "python benchmarks/e2e.py " + " ".join(a.name for a in args.artifacts)
     if args.threads:
         command += f" --threads {args.threads}"
     data = {"command": command, "threads": args.threads, "before_rev": args.before_rev,
