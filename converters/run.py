@@ -202,8 +202,8 @@ def convert(request: ConvertRequest) -> list[ArtifactResult]:
 
             res.converter = budgeted_converter(fmt, budget=bounds)
         if source is not None and source.is_onnx and precision in fmt.calibrated:
-            res.notes.append("plain int8: the --max-dpsnr budget does not cover ONNX "
-                             "sources yet")
+            res.notes.append("plain int8: the fidelity budget (--max-dpsnr, --min-psnr-fp32, "
+                             "--max-de) does not cover ONNX sources yet")
         _convert_one(res, fmt, model, spec, options, common, explicit)
         if res.ok:
             _quick_check(res, holdout, threads)
