@@ -21,10 +21,9 @@ class ConvertRequestError(ValueError):
     """The request itself is wrong (unknown target/model/format/precision, bad calib folder)."""
 
 
-# request field -> the name the format table's ``args`` uses, for options that only some
-# formats accept (a Python caller is checked as the CLI is)
-FORMAT_ARGS = {"imgsz": "imgsz", "calib_size": "calib_size", "calib_method": "calib_method",
-               "threads": "threads", "opset": "opset"}
+# request fields only some formats accept (named as in the format table's ``args``): a
+# Python caller is checked as the CLI is
+FORMAT_ONLY_OPTIONS = ("imgsz", "threads", "opset")
 
 
 @dataclass
@@ -112,9 +111,8 @@ class ConvertRequest:
                     f"{', '.join(fmt.calib_methods)}); pass --calib-method "
                     f"{fmt.calib_methods[0]}")
         selected = {get_format(f) for f, _ in rows}
-        for opt in ("imgsz", "threads", "opset"):  # options only some formats accept
-            if getattr(self, opt) is not None and not any(FORMAT_ARGS[opt] in f.args
-                                                          for f in selected):
+        for opt in FORMAT_ONLY_OPTIONS:
+            if getattr(self, opt) is not None and not any(opt in f.args for f in selected):
                 raise ConvertRequestError(
                     f"--{opt.replace('_', '-')} does not apply to "
                     f"{', '.join(sorted(f.name for f in selected))}; drop it")

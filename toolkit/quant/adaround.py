@@ -199,7 +199,7 @@ def _targets(model) -> list:
                         for u in users.get(layer.name, []))]
 
 
-def _crops(a: np.ndarray, b: np.ndarray, size: int, step: int, k: int, rng,
+def _crops(a: np.ndarray, b: np.ndarray, size: int, step: int, rng,
            count: int) -> tuple[np.ndarray, np.ndarray]:
     """Same-place random crops (count, size, size, C) of two (1, H, W, C) maps; crop
     offsets are multiples of the stride ``step``; ``size`` is clipped to the map."""
@@ -207,7 +207,6 @@ def _crops(a: np.ndarray, b: np.ndarray, size: int, step: int, k: int, rng,
     sh, sw = min(size, h), min(size, w)
     ys = rng.integers(0, (h - sh) // step + 1, count) * step
     xs = rng.integers(0, (w - sw) // step + 1, count) * step
-    del k
     return (np.stack([a[0, y:y + sh, x:x + sw] for y, x in zip(ys, xs, strict=True)]),
             np.stack([b[0, y:y + sh, x:x + sw] for y, x in zip(ys, xs, strict=True)]))
 
@@ -245,7 +244,7 @@ def adaround(model, samples: list[list[np.ndarray]], iters: int = ITERS,
         tap_fp = keras.Model(fp32.inputs, fp32.get_layer(layer.name).input)
         tap_q = keras.Model(work.inputs, layer.input)
         kernel, *rest = layer.get_weights()
-        kh, kw = kernel.shape[:2]
+        kh = kernel.shape[0]
         stride = tuple(int(v) for v in layer.strides)
         dil = tuple(int(v) for v in layer.dilation_rate)
         span = (crop - 1) * stride[0] + (kh - 1) * dil[0] + 1
@@ -253,7 +252,7 @@ def adaround(model, samples: list[list[np.ndarray]], iters: int = ITERS,
         for sample in used:
             a = np.asarray(tap_q(list(sample), training=False))
             f = np.asarray(tap_fp(list(sample), training=False))
-            cq, cf = _crops(a, f, span, stride[0], kh, rng, crops)
+            cq, cf = _crops(a, f, span, stride[0], rng, crops)
             xs_q.append(cq)
             xs_fp.append(cf)
         bias = rest[0] if getattr(layer, "use_bias", False) and rest else None
@@ -262,7 +261,6 @@ def adaround(model, samples: list[list[np.ndarray]], iters: int = ITERS,
         layer.set_weights([rounded.astype(kernel.dtype), *rest])
         results.append(LayerRounding(layer.name, info["mse_nearest"], info["mse_adaround"],
                                      info["changed"], time.perf_counter() - t0))
-        del kw
     return work, AdaRoundRecord(layers=[r.layer for r in results], detail={
         "iters": iters, "images": len(used), "crops": len(used) * crops, "crop": crop,
         "levels": LEVELS, "skipped": skipped, "per_layer": [r.to_dict() for r in results]})
