@@ -129,8 +129,7 @@ def convert(request: ConvertRequest) -> list[ArtifactResult]:
     kw = {**(model_kw or {}), **({"width": width} if width else {})}
     source = None
     if is_model_path(model_name):  # the user's own model file
-        source = _load_source(model_name, io, imgsz, profile, weights, kw, max_dpsnr,
-                              budget, log, bounds=(min_psnr_fp32, max_de))
+        source = _load_source(model_name, io, imgsz, profile, weights, kw, log)
         # ONNX sources go to the converters as the Source (read from the graph); Keras
         # and SavedModel ones as their Keras model, on today's paths
         model = source if source.is_onnx else source.model
@@ -195,15 +194,21 @@ def convert(request: ConvertRequest) -> list[ArtifactResult]:
         options = ConvertOptions(calib=cs if precision in fmt.calibrated else None,
                                  calib_method=method, threads=threads,
                                  **({"opset": opset} if opset else {}))
-        bounds = None if source is not None and source.is_onnx else _budget_for(
-            res.precision, max_dpsnr, budget, profile, weights_used, min_psnr_fp32, max_de)
+        bounds = _budget_for(res.precision, max_dpsnr, budget, profile, weights_used,
+                             min_psnr_fp32, max_de)
+        from edgecolor.quant.onnx_source import SOURCE_FORMATS
+
+        if bounds is not None and source is not None and source.is_onnx and \
+                fmt_name not in SOURCE_FORMATS:
+            # onnx2tf renames the graph: no ONNX node name reaches TFLite's denylist
+            res.notes.append(f"plain int8: the fidelity budget ({bounds.text()}) covers the "
+                             f"{' and '.join(SOURCE_FORMATS)} rows of ONNX sources, "
+                             f"not {fmt_name} (converted through onnx2tf)")
+            bounds = None
         if bounds is not None:  # int8 within a fidelity budget (edgecolor.quant.budget)
             from edgecolor.quant.budget import budgeted_converter
 
             res.converter = budgeted_converter(fmt, budget=bounds)
-        if source is not None and source.is_onnx and precision in fmt.calibrated:
-            res.notes.append("plain int8: the fidelity budget (--max-dpsnr, --min-psnr-fp32, "
-                             "--max-de) does not cover ONNX sources yet")
         _convert_one(res, fmt, model, spec, options, common, explicit)
         if res.ok:
             _quick_check(res, holdout, threads)
@@ -239,7 +244,7 @@ def _budget_for(precision: str, max_dpsnr: float | None, budget: bool | None,
                   max_de=max_de)
 
 
-def _load_source(path, io, imgsz, profile, weights, kw, max_dpsnr, budget, log, bounds=()):
+def _load_source(path, io, imgsz, profile, weights, kw, log):
     """The user's model file -> Source; ConvertRequestError (one line) for anything
     unusable, or for options that only apply to zoo models."""
     from edgecolor.sources import SourceError, load_source
@@ -255,12 +260,6 @@ def _load_source(path, io, imgsz, profile, weights, kw, max_dpsnr, budget, log, 
                              log=log)
     except SourceError as e:
         raise ConvertRequestError(str(e)) from e
-    if source.is_onnx and (budget or any(v is not None for v in (max_dpsnr, *bounds))):
-        # every bound is refused, never silently ignored (--min-psnr-fp32 / --max-de were)
-        raise ConvertRequestError(f"{path}: the fidelity budget (--max-dpsnr, --min-psnr-fp32, "
-                                  "--max-de) is not available for ONNX sources yet (its layer "
-                                  "ranking reads Keras layers); drop those options or pass "
-                                  "--no-budget")
     return source
 
 

@@ -189,18 +189,3 @@ def test_io_on_a_zoo_model_is_refused(tmp_path):
     r = run("convert", "--model", "baseline", "--io", "zhang-pytorch", "--format", "onnx",
             "-o", tmp_path / "art")
     assert r.exit_code == 2 and "drop --io" in r.output
-
-
-@pytest.mark.parametrize("bound", [["--max-dpsnr", "0.3"], ["--min-psnr-fp32", "40"],
-                                   ["--max-de", "1.5"]])
-def test_budget_bounds_on_an_onnx_source_are_refused_not_ignored(bound, graphs, tmp_path):
-    """Every fidelity bound is refused for ONNX sources (--min-psnr-fp32 / --max-de were
-    silently ignored): exit 2, one error line naming the options, nothing written."""
-    out = tmp_path / "art"
-    r = run("convert", "--model", graphs["unet"], "--target", "x86-cpu", "--imgsz", "64",
-            "--format", "onnx", "-o", out, *bound)
-    assert r.exit_code == 2, r.output
-    errors = [ln for ln in r.output.splitlines() if ln.startswith("error: ")]
-    assert len(errors) == 1, r.output
-    assert "not available for ONNX sources" in errors[0] and bound[0] in errors[0]
-    assert not out.exists()

@@ -276,3 +276,33 @@ def test_resume_with_other_builder_options_names_the_fix(tmp_path, photo_dir):
     *_, last = res.output.strip().splitlines()  # progress lines, then the error in one line
     assert last.startswith("error:") and "fusion=concat" in last
     assert json.loads((out / "state.json").read_text())["epoch"] == 1  # the run is kept
+
+
+def test_extra_images_train_only_and_l_jitter_leaves_the_target(tmp_path, photo_dir):
+    """--extra-images adds training photos (never validation ones); --l-jitter changes the
+    input L only. baseline-bins trains its 313-bin head at 1/4 of the crop."""
+    extra = tmp_path / "faces"
+    extra.mkdir()
+    for i, p in enumerate(sorted(photo_dir.iterdir())[:4]):
+        write_image(extra / f"face{i}.png", read_rgb(p)[::-1])
+    out = tmp_path / "run"
+    res = _train(["--model", "baseline-bins", "--images", str(photo_dir), "--epochs", "1",
+                  "--imgsz", str(CROP), "--batch", "4", "--out", str(out), *WIDTH,
+                  "--extra-images", str(extra), "--l-jitter", "0.1"])
+    assert res.exit_code == 0, res.output
+    card = json.loads((out / "card.json").read_text())
+    assert card["data"]["val"]["images"] == 1 and card["data"]["train"]["images"] == 7 + 4
+    assert card["data"]["train"]["extra_folders"] == [str(extra)]
+    assert not any(n.startswith("face") for n in card["data"]["val"]["held_out"])
+    assert "jitter +-10%" in card["training"]["augment"]
+    assert "313 ab bins" in card["training"]["loss"]
+    model, spec = create_model("baseline-bins", input_size=64, width=0.25,
+                               weights=str(out / "best.weights.h5"))
+    assert model.output_shape == (None, 16, 16, 313) and spec.output.kind == "ab_bins"
+
+    rgb = read_rgb(sorted(photo_dir.iterdir())[0])[:CROP, :CROP]
+    target = losses.target_fn(spec)
+    x0, y0 = data.make_example(spec, rgb, target, (8, 8))
+    x1, y1 = data.make_example(spec, rgb, target, (8, 8), 0.1, np.random.default_rng(3))
+    assert np.array_equal(y0, y1) and not np.allclose(x0[0], x1[0])
+    assert -1.0 <= x1[0].min() and x1[0].max() <= 1.0  # L/50 - 1 of an L kept in 0..100

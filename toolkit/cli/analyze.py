@@ -38,7 +38,8 @@ def parse_formats(items: tuple[str, ...]) -> list[tuple[str, str]]:
 
 
 @click.command("analyze")
-@click.option("--model", default="baseline", show_default=True, help="Zoo model name.")
+@click.option("--model", default="baseline", show_default=True,
+              help="Zoo model name, or your own .onnx / .keras / .h5 file or SavedModel.")
 @click.option("--weights", type=click.Path(dir_okay=False),
               help="Weights file (.weights.h5/.keras); default: bundled, else random init.")
 @click.option("--imgsz", type=int, help="Square input size; default: the model's own.")
@@ -70,7 +71,8 @@ def command(model, weights, imgsz, width, calib, calib_size, holdout, formats, c
             seed, max_probes, timing_runs, out_dir):
     """Rank layers by how much int8 costs them, on each backend, in dB.
 
-    For every Keras layer (a nested block counts as one): output PSNR vs FP32 when only it
+    For every Keras layer (a nested block counts as one; for your own ONNX file, every
+    Conv / ConvTranspose / MatMul / Gemm node by its name): output PSNR vs FP32 when only it
     is int8, and when every other layer is int8 and it stays float, measured on the held-out
     calibration images with each backend's own selective quantization (TFLite
     QuantizationDebugger denylist, NNCF ignored scope, ONNX Runtime nodes_to_exclude).
@@ -94,12 +96,16 @@ def command(model, weights, imgsz, width, calib, calib_size, holdout, formats, c
     except (ValueError, RuntimeError) as e:
         click.echo(f"error: {str(e).splitlines()[0]}", err=True)
         sys.exit(2)
-    from edgecolor.converters.float_layers import layer_names
     from edgecolor.quant import report as rep
+    from edgecolor.quant.budget import units
     from edgecolor.quant.sensitivity import analyze, variant_count
 
-    total = sum(variant_count(len(layer_names(keras_model)), max_probes=max_probes)
+    total = sum(variant_count(len(units(keras_model)), max_probes=max_probes)
                 for _ in pairs)
+    from edgecolor.sources import is_model_path
+
+    if is_model_path(model):
+        model = Path(model).stem  # names the output files
     from edgecolor.progress import Progress
 
     # a bar on a terminal; off one (a log), "done/total, rate, ETA" lines every 10 s
@@ -124,13 +130,18 @@ def _load(model, weights, imgsz, width, calib, calib_size, holdout, seed):
     from edgecolor.sources import is_model_path
     from edgecolor.zoo import create_model
 
-    if is_model_path(model):
-        raise ValueError(f"{model}: analyze ranks the Keras layers of zoo models; for your own "
-                         "model file it is not available yet (convert quick-checks every "
-                         "artifact against the source, bench scores them)")
-    kw = {"width": width} if width else {}
-    keras_model, spec = create_model(model, input_size=imgsz, weights=weights or "default",
-                                     batch_size=1, **kw)
+    if is_model_path(model):  # the user's own file: an ONNX graph's units are its nodes
+        from edgecolor.sources import load_source
+
+        if weights or width:
+            raise ValueError(f"{model} carries its own weights and width: drop --weights / "
+                             "--width")
+        source = load_source(model, imgsz=imgsz)
+        keras_model, spec = (source if source.is_onnx else source.model), source.spec
+    else:
+        kw = {"width": width} if width else {}
+        keras_model, spec = create_model(model, input_size=imgsz, weights=weights or "default",
+                                         batch_size=1, **kw)
     cs = CalibrationSet.from_folder(calib, spec, size=calib_size, seed=seed, holdout=holdout)
     if not cs.holdout:
         raise ValueError(f"{cs.folder}: no held-out images to validate on; use a folder "

@@ -21,8 +21,10 @@ def _command_line(ctx: click.Context) -> str:
         value = ctx.params[p.name]
         if p.is_flag:
             words += [flag] if value else []
-        elif p.multiple:
+        elif isinstance(value, dict):  # --option KEY=VALUE pairs
             words += [w for k, v in value.items() for w in (flag, f"{k}={v}")]
+        elif p.multiple:
+            words += [w for v in value for w in (flag, str(v))]
         else:
             words += [flag, str(value)]
     return shlex.join(words)
@@ -58,10 +60,17 @@ def _command_line(ctx: click.Context) -> str:
               metavar="KEY=VALUE", help="Builder option of the model, e.g. width=0.25.")
 @click.option("--loss", type=click.Choice(["l1", "l2"]),
               help="Norm of the regression loss; default: the model's (pix2pix: l1).")
+@click.option("--extra-images", multiple=True, type=click.Path(file_okay=False),
+              help="More folders of color photos to train on (repeatable; training only, "
+                   "never validation), e.g. a faces set for skin tones.")
+@click.option("--l-jitter", default=0.0, show_default=True, type=click.FloatRange(0, 0.5),
+              help="Jitter the input L's contrast and brightness by up to this fraction "
+                   "(target colors unchanged); 0 = off.")
 @click.option("--gan", is_flag=True,
               help="pix2pix models: add the PatchGAN adversarial loss (lambda_L1 = 100).")
 def command(model, images, val, val_split, epochs, out_dir, imgsz, batch, lr, resume, limit,
-            weights_init, max_minutes, seed, install, model_kw, loss, gan):
+            weights_init, max_minutes, seed, install, model_kw, loss, extra_images, l_jitter,
+            gan):
     """Train a zoo model on color photos; keep the best checkpoint and write a model card.
 
     Loss by the model's output kind (ab_tanh: MSE on ab/scale, rgb_tanh: L1 on RGB,
@@ -94,6 +103,7 @@ def command(model, images, val, val_split, epochs, out_dir, imgsz, batch, lr, re
         model=model, images=images, out=out_dir, epochs=epochs, val=val, val_split=val_split,
         imgsz=imgsz, batch=batch, resume=resume, limit=limit, weights_init=weights_init,
         lr=lr, seed=seed, max_minutes=max_minutes, model_kw=model_kw, loss=loss, gan=gan,
+        extra_images=tuple(extra_images), l_jitter=l_jitter,
         command=_command_line(click.get_current_context()),
     )
     try:

@@ -20,7 +20,8 @@ the same runtime's FP32 artifact) and the *fastest* one within budget is kept:
    real share of the budget (:data:`ROUNDING_MARGIN_DB`, :data:`ROUNDING_SHARE`);
 3. layers the calibration-coverage check flags (held-out photos exceed their calibration
    range, :func:`edgecolor.quant.risks.calibration_coverage`) in float with the layers they
-   feed (:func:`coverage_sets`), worst first;
+   feed (:func:`coverage_sets`), worst first; for ONNX sources then likewise the nodes whose
+   FP32 range per-tensor int8 cannot hold (wide_range risks);
 4. the most sensitive layers in float, one more at a time, ranked by
    :mod:`edgecolor.quant.sensitivity` on the same backend (on the best of tiers 1-2), up
    to ``max_float_fraction`` of the layers and MAX_FLOAT_TRIALS candidates (TFLite
@@ -56,6 +57,7 @@ from edgecolor.converters.float_layers import layer_names
 from edgecolor.errors import one_line
 from edgecolor.formats import Format, get_format, load_runner_class
 from edgecolor.quant import MAX_PROBES
+from edgecolor.quant import onnx_source as src
 from edgecolor.quant.validation import Score, ValidationSet, Validator, keras_infer
 
 BUDGETED = ("int8", "int8-cpu")  # precisions a fidelity budget applies to
@@ -266,18 +268,30 @@ def pareto_front(points: list[dict]) -> list[dict]:
     return sorted(front, key=lambda p: p["ms"])
 
 
+def units(model) -> list[str]:
+    """The names the budget keeps in float: Keras layers, or an ONNX source's quantizable
+    node names (:mod:`edgecolor.quant.onnx_source`)."""
+    return src.unit_names(model) if src.is_onnx_source(model) else layer_names(model)
+
+
+def _consumer_names(model) -> dict[str, list[str]]:
+    if src.is_onnx_source(model):
+        return src.consumers(model)
+    from edgecolor.quant.equalize import consumers
+
+    return {k: [u if u == "out" else u.name for u in v] for k, v in consumers(model).items()}
+
+
 def coverage_sets(model, flagged: list[str], limit: int) -> list[list[str]]:
     """Coverage-flagged layers (worst first) -> float-layer sets to try: the k worst with the
     layers they feed (a quantized consumer re-quantizes its input with the calibrated range,
     so the flagged tensor must stay float up to its next float-tolerant layer), k = 1, 2, ...;
-    sets over ``limit`` layers are left out."""
-    from edgecolor.quant.equalize import consumers
-
-    users = consumers(model)
-    known = set(layer_names(model))
+    sets over ``limit`` layers are left out. ``model``: Keras, or an ONNX source."""
+    users = _consumer_names(model)
+    known = set(units(model))
     sets, current = [], []
     for name in [n for n in flagged if n in known]:
-        for layer in [name] + [u.name for u in users.get(name, []) if u != "out"]:
+        for layer in [name] + [u for u in users.get(name, []) if u != "out"]:
             if layer in known and layer not in current:
                 current.append(layer)
         if len(current) > limit:
@@ -371,9 +385,11 @@ class BudgetedConversion:
         if options.calib is None:
             raise ValueError(f"{self.fmt.name} {precision}: a fidelity budget needs "
                              "calibration images with a held-out split (--calib DIR)")
-        if self.validator is None:
+        if self.validator is None:  # the reference: Keras, or ONNX Runtime on the source
+            reference = (model.reference().infer if src.is_onnx_source(model)
+                         else keras_infer(model, spec))
             self.validator = Validator(ValidationSet.from_calibration(options.calib),
-                                       keras_infer(model, spec))
+                                       reference)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{out_path.stem}.budget.", dir=out_path.parent))
         try:
@@ -437,7 +453,7 @@ class BudgetedConversion:
                     return
 
         def limit() -> int:
-            count = self.layer_count or len(layer_names(model))
+            count = self.layer_count or len(units(model))
             return min(MAX_FLOAT_TRIALS, max(1, math.floor(self.max_float_fraction * count)))
 
         method = options.calib_method
@@ -446,13 +462,14 @@ class BudgetedConversion:
             return
         # tier 2: Keras-side PTQ fixes (TFLite, ONNX Runtime) / NNCF's (OpenVINO)
         base = plain
+        foreign = src.is_onnx_source(model)  # no Keras model to equalize or round
         if self.fmt.name == "openvino":
             candidates = [trial("int8, channel alignment + bias correction", precision, method,
                                 [], {"nncf": NNCF_ADVANCED}, tier=2)]
         else:
             candidates = [trial(f"int8 + {p}", precision, method, [], ptq=p, tier=2)
-                          for p in self.ptq]
-        if not met() and self.adaround and self._rounding_matters(model, spec):
+                          for p in (() if foreign else self.ptq)]
+        if not met() and self.adaround and not foreign and self._rounding_matters(model, spec):
             # learned rounding (edgecolor.quant.adaround): minutes of Keras work, one
             # conversion; kept only where weight rounding is a real part of the error
             candidates.append(trial("int8 + adaround", precision, method, [], ptq="adaround",
@@ -464,7 +481,7 @@ class BudgetedConversion:
         if met():
             return
         # tier 3: layers the held-out photos push beyond their calibration range
-        from edgecolor.quant.risks import coverage_risks
+        from edgecolor.quant.risks import coverage_risks, range_risks
 
         flagged = [r.layer for r in coverage_risks(
             self._calibration_coverage(model, options.calib))]
@@ -475,6 +492,20 @@ class BudgetedConversion:
                 break
         if met():
             return
+        if foreign:
+            # an ONNX unit is one node, and a tensor between two nodes stays int8 while
+            # either is (int8-cpu: the consumer reads its producer's int8 output), so a
+            # tensor whose range int8 cannot hold needs its producer and readers in float:
+            # one-node probes of the ranking below cannot find it (a Keras block can)
+            wide = list(dict.fromkeys(r.layer for r in range_risks(
+                self._activation_ranges(model, options.calib))))
+            for layers in coverage_sets(model, wide, limit()):
+                a = trial("int8 + float layers (activation range)", precision, method,
+                          layers, base.extra or None, base.ptq, 3)
+                if a is not None and a.within(budget):
+                    break
+            if met():
+                return
         # tier 4: the most sensitive layers in float
         try:
             ranking = self._rank(model, spec, precision, options)
@@ -529,7 +560,12 @@ class BudgetedConversion:
         if self.progress:
             self.progress(f"ranking layers on {self.fmt.name}")
         method = options.calib_method if self.fmt.name != "tflite" else "minmax"
-        backend = make_backend(self.fmt.name, model, spec, options.calib, precision, method)
+        if src.is_onnx_source(model):
+            backend = src.SourceBackend(self.fmt.name, model, spec, options.calib, precision,
+                                        method)
+        else:
+            backend = make_backend(self.fmt.name, model, spec, options.calib, precision,
+                                   method)
         result = analyze_backend(backend, self.validator, modes=("all_but",), with_stats=False,
                                  max_probes=MAX_PROBES,
                                  ranges=self._activation_ranges(model, options.calib))
@@ -601,7 +637,7 @@ class BudgetedConversion:
             "calib_method": chosen.calib_method,
             "ptq": chosen.ptq,
             "float_layers": list(chosen.float_layers),
-            "layers": self.layer_count or len(layer_names(model)),
+            "layers": self.layer_count or len(units(model)),
             "max_float_fraction": self.max_float_fraction,
             "validation": {**self.validator.vset.info(),
                            "psnr_fp32": round(self.validator.fp32_psnr, 3),

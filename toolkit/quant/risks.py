@@ -117,7 +117,12 @@ def _channels(layer) -> int | None:
 def _tapper(model):
     """Keras model -> (taps, run): taps = [(layer, where)] for every top-level layer's output
     and, inside nested blocks, every inner layer's output; run(sample) -> one array per tap.
+    An ONNX source: every quantizable node's quantized tensor (ONNX Runtime).
     """
+    from edgecolor.quant import onnx_source
+
+    if onnx_source.is_onnx_source(model):
+        return onnx_source.tapper(model)
     from edgecolor._tf import import_tf
 
     _, keras = import_tf()
@@ -319,12 +324,17 @@ def check_risks(model, spec, calib, report=None, ranges: list[dict] | None = Non
     coverage: :func:`calibration_coverage` likewise (measured when ``calib`` has held-out
     photos and it is None).
     """
+    from edgecolor.quant.onnx_source import is_onnx_source
+
     if ranges is None:
         ranges = activation_ranges(model, calib.samples)
     if coverage is None:
         coverage = calibration_coverage(model, calib)
-    risks = (structural_risks(model, spec) + range_risks(ranges) + concat_risks(model, ranges)
-             + coverage_risks(coverage))
+    if is_onnx_source(model):  # the structural checks read Keras layers
+        risks = range_risks(ranges) + coverage_risks(coverage)
+    else:
+        risks = (structural_risks(model, spec) + range_risks(ranges)
+                 + concat_risks(model, ranges) + coverage_risks(coverage))
     if report is not None:
         for risk in risks:
             risk.action = _analysis_action(risk.layer, report)

@@ -160,7 +160,8 @@ def analyze_backend(backend: QuantBackend, validator: Validator,
         names = preselect(backend.model, names, validator.vset.inputs, max_probes, ranges)
         preselected = {"by": "FP32 activation ranges (max/p99.99, channel spread)",
                        "probed": len(names), "of": layer_count}
-    kinds = {layer.name: type(layer).__name__ for layer in top_layers(backend.model)}
+    kinds = (backend.kinds() if hasattr(backend, "kinds") else  # an ONNX source's op types
+             {layer.name: type(layer).__name__ for layer in top_layers(backend.model)})
     infer = backend.infer_fn(backend.quantize(()))
     full = validator.score(infer, colors=False)
     timed("all int8", infer, full)
@@ -226,7 +227,8 @@ def analyze(model, spec, calib, model_name: str | None = None,
             on_backend: Callable[[str], None] | None = None,
             max_probes: int | None = MAX_PROBES,
             timing_runs: int = 0, method: str = "minmax") -> SensitivityReport:
-    """Keras model + CalibrationSet -> :class:`SensitivityReport` over ``formats``.
+    """Keras model (or an ONNX source: its node names are the layers) + CalibrationSet ->
+    :class:`SensitivityReport` over ``formats``.
 
     formats: (format, precision) pairs, e.g. ("onnx", "int8-cpu"). The calibration set's
     held-out images are the validation split. A backend that fails is recorded in
@@ -240,11 +242,14 @@ def analyze(model, spec, calib, model_name: str | None = None,
     if method not in CALIB_METHODS:
         raise ValueError(f"unknown calibration method {method!r}; choose one of: "
                          f"{', '.join(CALIB_METHODS)}")
+    from edgecolor.quant import onnx_source as src
     from edgecolor.quant.risks import activation_ranges, check_risks
 
+    foreign = src.is_onnx_source(model)  # units: the graph's node names; reference: ORT
     vset = ValidationSet.from_calibration(calib)
-    validator = Validator(vset, keras_infer(model, spec), colors=False)
-    scopes = layer_scopes(model, spec)
+    validator = Validator(vset, model.reference().infer if foreign else
+                          keras_infer(model, spec), colors=False)
+    scopes = None if foreign else layer_scopes(model, spec)
     ranges = activation_ranges(model, calib.samples)  # once: preselection and risk checks
     report = SensitivityReport(model_name or spec.name, spec.input_size, vset.info(),
                                calib.info(), [])
@@ -254,7 +259,13 @@ def analyze(model, spec, calib, model_name: str | None = None,
         # a method the format lacks (TFLite calibrates min/max only) falls back to minmax
         used = method if method in get_format(fmt).calib_methods else "minmax"
         try:
-            backend = make_backend(fmt, model, spec, calib, precision, used, scopes)
+            if foreign:
+                if fmt not in src.SOURCE_FORMATS:
+                    raise ValueError(f"{fmt} converts ONNX sources through onnx2tf, which "
+                                     "renames the graph: no node name to keep in float")
+                backend = src.SourceBackend(fmt, model, spec, calib, precision, used)
+            else:
+                backend = make_backend(fmt, model, spec, calib, precision, used, scopes)
             report.backends.append(analyze_backend(backend, validator, modes, with_stats,
                                                    progress, max_probes, ranges, timing_runs))
         except Exception as e:  # one backend failing must not stop the others

@@ -73,7 +73,7 @@ class _Builder:
 
 
 def unet_colorizer(width: int = 8, head: str = "ab", seed: int = 0, opset: int = 17,
-                   normalize: bool = True, out_channels: int = 2):
+                   normalize: bool = True, out_channels: int = 2, spike: float | None = None):
     """A small PyTorch-style U-Net colorizer as an ``onnx.ModelProto``.
 
     Input ``input_l`` (N, 1, H, W) raw L 0..100, H and W multiples of 8, all three dims
@@ -83,6 +83,12 @@ def unet_colorizer(width: int = 8, head: str = "ab", seed: int = 0, opset: int =
     million). normalize False drops the in-graph (L - 50) / 100 (the input scaling can then
     not be read from the graph); out_channels changes the ab head's channel count (a graph
     that fits no contract, for tests).
+
+    spike: a deliberately broken layer for budget tests. Channel 0 of block model2's output
+    is scaled by ``spike`` (its BatchNorm scale and shift) and model3's conv divides it back
+    (ReLU commutes with a positive scale), so the FP32 function is unchanged but one
+    per-tensor int8 scale must span a range ``spike`` times the rest: plain int8 loses the
+    other channels there unless ``/model3/model3/0/Conv`` (which reads it) stays in float.
     """
     from onnx import TensorProto, checker, helper
 
@@ -126,6 +132,8 @@ def unet_colorizer(width: int = 8, head: str = "ab", seed: int = 0, opset: int =
                                         axis=1))
     else:
         raise ValueError(f"head must be 'ab' or 'bins', got {head!r}")
+    if spike:
+        _spike(b, spike)
     graph = helper.make_graph(
         b.nodes, "torch_jit",
         [helper.make_tensor_value_info("input_l", TensorProto.FLOAT,
@@ -137,6 +145,30 @@ def unet_colorizer(width: int = 8, head: str = "ab", seed: int = 0, opset: int =
     model.ir_version = 8
     checker.check_model(model)
     return model
+
+
+SPIKED_NODE = "/model3/model3/0/Conv"  # the consumer of the spiked tensor (see ``spike``)
+
+
+def _spike(b: _Builder, factor: float) -> None:
+    from onnx import numpy_helper
+
+    def scale(name: str, fn) -> None:
+        i = next(k for k, t in enumerate(b.inits) if t.name == name)
+        arr = fn(numpy_helper.to_array(b.inits[i]).copy())
+        b.inits[i] = numpy_helper.from_array(arr.astype(np.float32), name)
+
+    def first(a, f):
+        a[0] *= f
+        return a
+
+    def first_in(a, f):
+        a[:, 0] *= f
+        return a
+
+    scale("model2.model2.1.weight", lambda a: first(a, factor))
+    scale("model2.model2.1.bias", lambda a: first(a, factor))
+    scale("model3.model3.0.weight", lambda a: first_in(a, 1.0 / factor))
 
 
 def save(model, path: str | Path) -> Path:

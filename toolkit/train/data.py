@@ -112,19 +112,31 @@ def random_crop(rgb: np.ndarray, crop: int, rng: np.random.Generator,
     return np.ascontiguousarray(win)
 
 
+def jitter_l(l: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarray:
+    """L (0..100) -> L with contrast scaled by 1 +- ``amount`` about its mean and shifted by
+    +- ``amount`` * 20 (clipped to 0..100): a hue-preserving augmentation of the input only."""
+    contrast = 1.0 + rng.uniform(-amount, amount)
+    shift = rng.uniform(-amount, amount) * 20.0
+    mean = float(l.mean())
+    return np.clip((l - mean) * contrast + mean + shift, 0.0, 100.0).astype(np.float32)
+
+
 def make_example(spec: ModelSpec, rgb: np.ndarray,
                  target_fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                 out_hw: tuple[int, int]) -> tuple[list[np.ndarray], np.ndarray]:
+                 out_hw: tuple[int, int], l_jitter: float = 0.0,
+                 rng: np.random.Generator | None = None) -> tuple[list[np.ndarray], np.ndarray]:
     """One RGB uint8 crop -> (network inputs, each (h, w, c); target (oh, ow, C)).
 
     The first input is at the crop's size; other inputs at their own spec size, all made
-    by the spec's normalizers from the crop's L (0..100). ``target_fn(rgb01, lab)`` gets the
-    crop resized to the network's output size ``out_hw``.
+    by the spec's normalizers from the crop's L (0..100), jittered by :func:`jitter_l` when
+    ``l_jitter`` > 0 (needs ``rng``). ``target_fn(rgb01, lab)`` gets the crop resized to the
+    network's output size ``out_hw``.
     """
     rgb01 = rgb.astype(np.float32) / 255.0
     lab = rgb_to_lab(rgb01)
     crop_spec = spec.with_size(rgb.shape[:2])
-    inputs = [x[0] for x in crop_spec.make_inputs(lab[..., 0])]
+    l_in = jitter_l(lab[..., 0], l_jitter, rng) if l_jitter > 0 else lab[..., 0]
+    inputs = [x[0] for x in crop_spec.make_inputs(l_in)]
     if rgb.shape[:2] != tuple(out_hw):
         oh, ow = out_hw
         rgb01 = cv2.resize(rgb01, (ow, oh), interpolation=cv2.INTER_AREA)
@@ -134,8 +146,10 @@ def make_example(spec: ModelSpec, rgb: np.ndarray,
 
 def batches(photos: PhotoSet, spec: ModelSpec, crop: int, batch: int,
             target_fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
-            out_hw: tuple[int, int], seed: int) -> Iterator[tuple[tuple, np.ndarray]]:
-    """Endless ``(tuple of input batches, target batch)`` of random crops (float32, NHWC).
+            out_hw: tuple[int, int], seed: int, l_jitter: float = 0.0
+            ) -> Iterator[tuple[tuple, np.ndarray]]:
+    """Endless ``(tuple of input batches, target batch)`` of random crops (float32, NHWC),
+    the input L jittered by ``l_jitter`` (:func:`jitter_l`; 0 = off).
 
     Each pass visits every photo once in a shuffled order (one crop per photo per pass).
     """
@@ -148,14 +162,14 @@ def batches(photos: PhotoSet, spec: ModelSpec, crop: int, batch: int,
             if len(idx) < batch:  # fewer photos than a batch: draw with repetition
                 idx = rng.integers(0, n, batch)
             examples = [make_example(spec, random_crop(photos.images[i], crop, rng), target_fn,
-                                     out_hw) for i in idx]
+                                     out_hw, l_jitter, rng) for i in idx]
             xs = tuple(np.stack([ex[0][k] for ex in examples]) for k in range(len(spec.inputs)))
             yield xs, np.stack([ex[1] for ex in examples])
 
 
 def dataset(photos: PhotoSet, spec: ModelSpec, crop: int, batch: int,
             target_fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
-            out_hw: tuple[int, int], seed: int):
+            out_hw: tuple[int, int], seed: int, l_jitter: float = 0.0):
     """The endless :func:`batches` stream as a prefetching ``tf.data.Dataset``."""
     from edgecolor._tf import import_tf
 
@@ -165,7 +179,7 @@ def dataset(photos: PhotoSet, spec: ModelSpec, crop: int, batch: int,
     sig = (sig_x if len(sig_x) > 1 else sig_x[0], tf.TensorSpec(first_y.shape, tf.float32))
 
     def gen():
-        for xs, y in batches(photos, spec, crop, batch, target_fn, out_hw, seed):
+        for xs, y in batches(photos, spec, crop, batch, target_fn, out_hw, seed, l_jitter):
             yield (xs if len(xs) > 1 else xs[0]), y
 
     return tf.data.Dataset.from_generator(gen, output_signature=sig).prefetch(2)

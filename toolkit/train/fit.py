@@ -63,6 +63,8 @@ class TrainConfig:
     loss: str | None = None  # "l1" | "l2"; None: the model's (pix2pix: l1), else its kind's
     gan: bool = False  # + pix2pix's PatchGAN adversarial loss (edgecolor.train.gan)
     cache_side: int | None = None  # shorter side of cached photos; None = 2 * crop
+    extra_images: tuple[str, ...] = ()  # more training-only folders (e.g. faces); never val
+    l_jitter: float = 0.0  # input L contrast/brightness jitter (0 = off; 0.1 = +-10%)
     model_kw: dict = field(default_factory=dict)  # builder keywords, e.g. {"width": 0.25}
     command: str = ""  # the command line, recorded in the card
 
@@ -177,6 +179,14 @@ def _load_data(cfg: TrainConfig, crop: int, echo_err: Callable[[str], None]):
 
         train = data.load_photos(cfg.images, train_paths, cache_side, echo_err, tick)
         val = data.load_photos(cfg.val or cfg.images, val_paths, cache_side, echo_err, tick)
+    for folder in cfg.extra_images:  # training only: the validation photos stay one folder's
+        try:
+            extra = data.load_photos(folder, data.list_photos(folder), cache_side, echo_err)
+        except ValueError as e:
+            raise TrainError(str(e)) from e
+        train.paths.extend(extra.paths)
+        train.images.extend(extra.images)
+        train.skipped.extend(extra.skipped)
     if not len(train):
         raise TrainError(f"{cfg.images}: no readable training photo (see the warnings above)")
     return train, val, split
@@ -258,7 +268,7 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] = click.echo,
     bn_stream = data.batches(train_set, spec, crop, cfg.batch, losses.target_fn(spec, norm),
                              _output_hw(model), seed=cfg.seed + 7 + 1000 * start)
     ds = data.dataset(train_set, spec, crop, cfg.batch, losses.target_fn(spec, norm),
-                      _output_hw(model), seed=cfg.seed + 1000 * start)
+                      _output_hw(model), seed=cfg.seed + 1000 * start, l_jitter=cfg.l_jitter)
 
     loss_text = rule.describe + (f" {gan.DESCRIBE}" if cfg.gan else "")
     card = {
@@ -270,7 +280,8 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] = click.echo,
         "builder_options": cfg.model_kw,
         "data": {
             "train": {"folder": str(cfg.images), "images": len(train_set),
-                      "skipped": train_set.skipped, "split": "all photos not held out"},
+                      "skipped": train_set.skipped, "split": "all photos not held out",
+                      "extra_folders": list(cfg.extra_images)},
             "val": {"folder": str(cfg.val or cfg.images), "images": len(val_set),
                     "skipped": val_set.skipped, "split": split,
                     "held_out": [p.name for p in val_set.paths] if not cfg.val else []},
@@ -279,7 +290,9 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] = click.echo,
             "crop": crop, "batch": cfg.batch, "epochs_requested": cfg.epochs,
             "steps_per_epoch": steps, "optimizer": f"Adam, lr {cfg.lr:g}", "loss": loss_text,
             "augment": "random square window (side crop..2x crop of the photo cached at shorter "
-                       f"side {cfg.cache_side or 2 * crop} px) resized to crop, left-right flip",
+                       f"side {cfg.cache_side or 2 * crop} px) resized to crop, left-right flip"
+                       + (f", input L contrast and brightness jitter +-{cfg.l_jitter:.0%} "
+                          "(target ab unchanged)" if cfg.l_jitter else ""),
             "seed": cfg.seed, "weights_init": cfg.weights_init, "max_minutes": cfg.max_minutes,
             "batchnorm": f"statistics re-estimated over {BN_BATCHES} training batches before "
                          "every validation (precise BN, edgecolor.train.bn)",

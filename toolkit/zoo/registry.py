@@ -173,9 +173,12 @@ def bundled_weights(name: str, variant: str) -> Path:
     Raises ValueError naming the variants that ship when ``variant`` is not one of them.
     """
     path = WEIGHTS_DIR / f"{name}-{variant}.weights.h5"
-    if not path.is_file():
+    # another model's default weights (baseline-bins's beside baseline's) are no variant
+    others = {info.weights for other, info in _REGISTRY.items() if other != name}
+    if not path.is_file() or path.name in others:
         found = sorted(p.name[len(name) + 1:-len(".weights.h5")]
-                       for p in WEIGHTS_DIR.glob(f"{name}-*.weights.h5"))
+                       for p in WEIGHTS_DIR.glob(f"{name}-*.weights.h5")
+                       if p.name not in others)
         raise ValueError(f"{name} ships no {variant!r} weights; bundled sets: "
                          f"{', '.join(['default'] + found)} (or give a weights file path)")
     return path
