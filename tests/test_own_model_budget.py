@@ -130,7 +130,8 @@ def test_cli_default_budget_on_an_onnx_source(spiked, tmp_path):
 def test_analyze_ranks_an_onnx_sources_nodes_by_name(spiked, tmp_path):
     """`analyze --model file.onnx`: the units are the graph's node names; with the spiked
     tensor's reader in float the TensorRT Q/DQ flavour gets back to FP32, so it ranks first;
-    the wide range is flagged on its producer; a TFLite backend is refused with the reason."""
+    the wide range is flagged on its producer, the structural risks on their nodes; a TFLite
+    backend is refused with the reason."""
     path, src, _ = spiked
     r = CliRunner().invoke(cli, ["analyze", "--model", str(path), "--imgsz", "64",
                                  "--format", "onnx:int8", "--format", "tflite:int8",
@@ -144,3 +145,6 @@ def test_analyze_ranks_an_onnx_sources_nodes_by_name(spiked, tmp_path):
     assert "onnx2tf" in report["errors"]["tflite:int8"]
     assert any(k["kind"] == "wide_range" and k["layer"] == "/model2/model2/0/Conv"
                for k in report["risks"])
+    kinds = {k["layer"]: k["kind"] for k in report["risks"]}  # read from the graph's ops
+    assert kinds["/model8/model8.0/ConvTranspose"] == "conv_transpose"
+    assert kinds["/upsample4/Resize"] == "resize" and kinds["/Tanh"] == "tanh_output"

@@ -140,6 +140,43 @@ def tapper(source) -> tuple[list[tuple[str, str]], Callable]:
     return taps, run
 
 
+def structural_risks(source) -> list:
+    """The risks visible from the graph alone, as :func:`edgecolor.quant.risks.
+    structural_risks` finds them in Keras layers: ConvTranspose and linear Resize between
+    int8 tensors, a 313-way Softmax head, a Tanh output. Each names the node."""
+    from edgecolor.quant.risks import BINS, Risk
+
+    graph = _graph(source)
+    outputs = {o.name for o in graph.output}
+    producers = {o: n for n in graph.node for o in n.output}
+    risks = []
+    for node in graph.node:
+        if node.op_type == "ConvTranspose":
+            risks.append(Risk(node.name, "conv_transpose", "high",
+                              f"{node.name}: ConvTranspose in int8 (TensorRT INT8 "
+                              "deconvolution has given wrong output)"))
+        elif node.op_type == "Resize":
+            mode = next((a.s.decode() for a in node.attribute if a.name == "mode"), "nearest")
+            linear = mode != "nearest"
+            risks.append(Risk(node.name, "resize", "medium" if linear else "info",
+                              f"{node.name}: Resize ({mode}) between int8 tensors" + (
+                                  " (Q/DQ around linear Resize can be mis-fused)" if linear
+                                  else " (nearest copies int8 values: exact)")))
+        elif node.op_type == "Softmax" and getattr(source.spec.output, "kind", "") == "ab_bins":
+            risks.append(Risk(node.name, "softmax_head", "high",
+                              f"{node.name}: {BINS}-way softmax in int8 (probabilities step "
+                              "by 1/256; the annealed-mean decode loses color)"))
+    # a Tanh at the end (possibly followed by the x110 Mul)
+    for out in outputs:
+        node = producers.get(out)
+        if node is not None and node.op_type == "Mul":
+            node = next((producers[i] for i in node.input if i in producers), node)
+        if node is not None and node.op_type == "Tanh":
+            risks.append(Risk(node.name, "tanh_output", "info",
+                              f"{node.name}: tanh output in int8"))
+    return risks
+
+
 class SourceBackend:
     """Selective quantization of an ONNX source on one format, through the format's own
     converter (``float_layers`` = source node names) and its runner: the same artifact a

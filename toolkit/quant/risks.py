@@ -330,8 +330,10 @@ def check_risks(model, spec, calib, report=None, ranges: list[dict] | None = Non
         ranges = activation_ranges(model, calib.samples)
     if coverage is None:
         coverage = calibration_coverage(model, calib)
-    if is_onnx_source(model):  # the structural checks read Keras layers
-        risks = range_risks(ranges) + coverage_risks(coverage)
+    if is_onnx_source(model):  # the graph's own nodes
+        from edgecolor.quant.onnx_source import structural_risks as graph_risks
+
+        risks = graph_risks(model) + range_risks(ranges) + coverage_risks(coverage)
     else:
         risks = (structural_risks(model, spec) + range_risks(ranges)
                  + concat_risks(model, ranges) + coverage_risks(coverage))
