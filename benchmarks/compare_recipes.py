@@ -32,10 +32,12 @@ from eval_weights import DEFAULT_DATA, EVAL_SETS, evaluate, score_photo  # noqa:
 from edgecolor.imageio import atomic_write_bytes, read_rgb  # noqa: E402
 
 
-def _runner(run: Path, card: dict, imgsz: int | None):
+def _runner(run: Path, card: dict, imgsz: int | None, temperature: float | None = None):
     from edgecolor.runtimes.keras import KerasRunner
 
     kw = dict(card.get("builder_options") or {})
+    if temperature is not None:
+        kw["temperature"] = temperature
     return KerasRunner.from_zoo(card["model"], weights=str(run / "best.weights.h5"),
                                 input_size=imgsz, **kw)
 
@@ -88,24 +90,34 @@ HEAD = ("| run | recipe | epochs | min | PSNR dB | vs gray | dE00 | vs gray | co
 @click.option("--data", "data_dir", default=str(DEFAULT_DATA), show_default=True,
               type=click.Path(file_okay=False))
 @click.option("--imgsz", type=int, help="Working size; default: the model's own.")
+@click.option("--temperature", "temperatures", multiple=True, type=float,
+              help="313-bin models: also score at this annealed-mean temperature "
+                   "(repeatable; the model's own 0.38 is always scored).")
+@click.option("--limit", type=int, help="At most N photos per eval set (the first N).")
+@click.option("--val-only", is_flag=True, help="Score the validation splits only (no eval role).")
 @click.option("-o", "--out", "out_md", required=True, type=click.Path(dir_okay=False))
-def main(runs, data_dir, imgsz, out_md):
+def main(runs, data_dir, imgsz, temperatures, limit, val_only, out_md):
     """Score each training run on its validation split and on the eval role."""
     folders = {s: Path(data_dir) / s for s in EVAL_SETS}
     results = {}
     for run in map(Path, runs):
         card = json.loads((run / "card.json").read_text())
-        runner = _runner(run, card, imgsz)
-        results[run.name] = {"card": card, "val": _val_scores(runner, card),
-                             "eval": evaluate(runner, folders)["overall"]}
-        click.echo(f"{run.name}: val {results[run.name]['val']['psnr']:.2f} dB, eval "
-                   f"{results[run.name]['eval']['psnr']:.2f} dB", err=True)
+        bins = card["spec"]["output"]["kind"] == "ab_bins"
+        for t in (None, *(temperatures if bins else ())):
+            name = run.name + (f" T={t:g}" if t is not None else "")
+            runner = _runner(run, card, imgsz, t)
+            results[name] = {"card": card, "val": _val_scores(runner, card),
+                             "eval": None if val_only else evaluate(runner, folders,
+                                                                    limit)["overall"]}
+            click.echo(f"{name}: val {results[name]['val']['psnr']:.2f} dB", err=True)
     lines = ["## Validation split (train role, held out by each run; recipes are chosen here)",
              "", HEAD]
     lines += [_row(n, r["card"], r["val"]) for n, r in results.items()]
-    lines += ["", "## Eval role (kodak24, mcmaster18, urban100; never trained on or chosen by)",
-              "", HEAD]
-    lines += [_row(n, r["card"], r["eval"]) for n, r in results.items()]
+    if not val_only:
+        lines += ["", "## Eval role (kodak24, mcmaster18, urban100; never trained on or "
+                  "chosen by)" + (f": the first {limit} photos of each" if limit else ""), "",
+                  HEAD]
+        lines += [_row(n, r["card"], r["eval"]) for n, r in results.items()]
     out = Path(out_md)
     atomic_write_bytes(out, ("\n".join(lines) + "\n").encode())
     atomic_write_bytes(out.with_suffix(".json"), json.dumps(

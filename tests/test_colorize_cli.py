@@ -28,8 +28,10 @@ def _run(runner, *args):
 
 
 def test_colorize_samples_sizes_and_color(runner, eval_dir, eval_images, tmp_path):
-    if default_weights("baseline") is None:
-        pytest.fail("bundled baseline weights missing: toolkit/zoo/weights/baseline.weights.h5")
+    from edgecolor.cli.colorize import DEFAULT_MODEL
+
+    if default_weights(DEFAULT_MODEL) is None:
+        pytest.fail(f"bundled {DEFAULT_MODEL} weights missing under toolkit/zoo/weights/")
     res = _run(runner, "colorize", eval_dir, "-o", tmp_path)
     assert res.exit_code == 0, res.output
     for src in eval_images:
@@ -107,3 +109,24 @@ def test_unknown_model_is_a_clear_error(runner, eval_images, tmp_path):
     res = runner.invoke(cli, ["colorize", str(eval_images[0]), "-o", str(tmp_path),
                               "--model", "nope"])
     assert res.exit_code != 0 and "unknown model 'nope'" in res.output
+
+
+def test_default_model_paints_color_the_baseline_leaves_sepia(eval_images):
+    """The bundled default (baseline-bins, rebalanced 313-bin head) reaches at least twice
+    the baseline's colorfulness on the bundled eval samples (measured: 33.8 vs 13.5, the
+    originals 32.7): the colors a new user sees first."""
+    from edgecolor import metrics
+    from edgecolor.cli.colorize import DEFAULT_MODEL
+    from edgecolor.color import GrayImage
+    from edgecolor.pipeline import predict_ab
+    from edgecolor.runtimes.keras import KerasRunner
+
+    means = {}
+    for name in ("baseline", DEFAULT_MODEL):
+        runner = KerasRunner.from_zoo(name)
+        values = []
+        for path in eval_images:
+            gray = GrayImage.from_array(read_rgb(path))
+            values.append(metrics.colorfulness(gray.with_ab(predict_ab(runner, gray.l))))
+        means[name] = float(np.mean(values))
+    assert means[DEFAULT_MODEL] > 2 * means["baseline"], means

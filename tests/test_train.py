@@ -211,6 +211,7 @@ def test_bundled_weight_sets_load_by_name():
 
 
 @pytest.mark.parametrize("stem,sets", [("baseline", {"kodak24", "mcmaster18", "urban100"}),
+                                       ("baseline-bins", {"kodak24", "mcmaster18", "urban100"}),
                                        ("baseline-faces", {"faces"})])
 def test_bundled_cards_state_their_eval_numbers(stem, sets):
     from edgecolor.train.card import read_card

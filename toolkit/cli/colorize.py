@@ -38,12 +38,19 @@ def ready_runner(runner, label: str):
     return runner
 
 
+# the bundled general-photo model with the most color on the eval role (issue 21: the
+# baseline's L2 weights paint sepia; benchmarks/results/recipes-x86-cpu.md)
+DEFAULT_MODEL = "baseline-bins"
+
+
 @click.command("colorize")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for the colorized images (same names, same format, same size).")
-@click.option("--model", default="baseline", show_default=True,
-              help="Zoo model name, or your own model (.onnx/.keras/.h5 or SavedModel folder).")
+@click.option("--model", default=DEFAULT_MODEL, show_default=True,
+              help="Zoo model name, or your own model (.onnx/.keras/.h5 or SavedModel "
+                   "folder); default: the bundled model that colorizes best (its card: "
+                   "toolkit/zoo/weights/baseline-bins.card.md).")
 @click.option("--io", "io", metavar="PRESET|FILE.toml",
               help="Contract of your own --model (see `edgecolor convert --help`).")
 @click.option("--weights", type=click.Path(dir_okay=False),
