@@ -35,6 +35,17 @@ from edgecolor.spec import ModelSpec
 Infer = Callable[[list[np.ndarray]], np.ndarray]
 
 
+def ort_session(proto, threads: int = 1):
+    """``onnx.ModelProto`` -> a quiet ONNX Runtime CPU session (``threads`` intra-op)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads = threads
+    return ort.InferenceSession(proto.SerializeToString(), opts,
+                                providers=["CPUExecutionProvider"])
+
+
 class QuantBackend:
     """Selective quantization of one model on one backend (subclasses per format).
 
@@ -218,13 +229,7 @@ class ONNXBackend(QuantBackend):
         return quantized
 
     def infer_fn(self, quantized) -> Infer:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        opts.intra_op_num_threads = 1
-        session = ort.InferenceSession(quantized.SerializeToString(), opts,
-                                       providers=["CPUExecutionProvider"])
+        session = ort_session(quantized)
         names = [i.name for i in session.get_inputs()]
         out = session.get_outputs()[0].name
 

@@ -106,7 +106,6 @@ def tapper(source) -> tuple[list[tuple[str, str]], Callable]:
     quantized tensor as an extra output, 4-D values channels last. ``where`` names the
     tensor."""
     import onnx
-    import onnxruntime as ort
 
     proto = onnx.ModelProto()
     proto.CopyFrom(source.simplified())
@@ -122,11 +121,9 @@ def tapper(source) -> tuple[list[tuple[str, str]], Callable]:
         if tensor not in existing:
             graph.output.append(onnx.ValueInfoProto(name=tensor))
             existing.add(tensor)
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    opts.intra_op_num_threads = 1
-    session = ort.InferenceSession(proto.SerializeToString(), opts,
-                                   providers=["CPUExecutionProvider"])
+    from edgecolor.quant.backends import ort_session
+
+    session = ort_session(proto)
     inputs = [i.name for i in session.get_inputs()]
     nchw = getattr(source.spec, "layout", "NHWC") == "NCHW"
 
