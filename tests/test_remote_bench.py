@@ -378,11 +378,20 @@ def test_full_disk_on_the_device(rig, art, tmp_path):
         subprocess.run(["umount", "-l", str(cache)], check=False)
 
 
+def _default_sigint() -> None:
+    """In the child before exec: SIGINT unblocked and at its default, as a shell starts a
+    command (an earlier test's library may leave the pytest process's mask or disposition
+    changed, and a child inherits both: Ctrl-C would never reach bench)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_bench(art: dict, out: Path, name: str, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "edgecolor", "bench", str(art["dir"]),
                              "--images", str(art["photos"]), "-o", str(out), "--on", name,
                              "--metrics", "fast", *NOREF, *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
 
 
 def _wait_for_job(cache: Path, proc: subprocess.Popen, timeout: float = 240) -> list[int]:
