@@ -25,18 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecolor.converters.from_onnx import is_onnx_source  # noqa: F401  (the budget's test)
+
 QUANTIZED_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 # formats whose converters keep a source node in float by its name (TFLite goes through
 # onnx2tf, which renames the graph)
 SOURCE_FORMATS = ("onnx", "openvino")
 FUSED_ACTIVATIONS = ("Relu", "Clip", "LeakyRelu")  # quantized together with their producer
-
-
-def is_onnx_source(model) -> bool:
-    """True for the user's ONNX source (what the converters get instead of a Keras model)."""
-    from edgecolor.converters.from_onnx import is_onnx_source as _is
-
-    return _is(model)
 
 
 def _graph(source):
@@ -90,11 +85,11 @@ def consumers(source) -> dict[str, list[str]]:
     return result
 
 
-def quantized_tensor(graph, node) -> str:
+def quantized_tensor(readers: dict[str, list], node) -> str:
     """The tensor int8 stores for ``node``: its output, or that of the activation it is
-    fused with when that activation is its only reader."""
+    fused with when that activation is its only reader (``readers``: tensor -> nodes)."""
     out = node.output[0]
-    users = _readers(graph).get(out, [])
+    users = readers.get(out, [])
     if len(users) == 1 and users[0].op_type in FUSED_ACTIVATIONS:
         return users[0].output[0]
     return out
@@ -112,10 +107,11 @@ def tapper(source) -> tuple[list[tuple[str, str]], Callable]:
     graph = proto.graph
     taps, names = [], []
     existing = {o.name for o in graph.output}
+    readers = _readers(graph)
     for node in graph.node:
         if node.op_type not in QUANTIZED_OPS or not node.name:
             continue
-        tensor = quantized_tensor(graph, node)
+        tensor = quantized_tensor(readers, node)
         taps.append((node.name, f"{node.name} ({tensor})"))
         names.append(tensor)
         if tensor not in existing:
