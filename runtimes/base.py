@@ -28,6 +28,9 @@ class Runner(ABC):
     # device used when the caller names none ("AUTO" for ONNX Runtime: its GPU providers
     # where installed, then the CPU one)
     default_device = "CPU"
+    # photos per inference call the folder engine uses by default for this runner
+    # (``colorize --batch``): 1 = batching gains nothing here, ``infer_batch`` just loops
+    batch_gain: int = 1
 
     def __init__(self, path: str | os.PathLike | None, spec: ModelSpec,
                  manifest: dict | None = None, threads: int | None = None,
@@ -58,6 +61,18 @@ class Runner(ABC):
         if not self.active:
             self.activate()
         return np.asarray(self._infer(inputs), dtype=np.float32)
+
+    def infer_batch(self, batches: list[list[np.ndarray]]) -> list[np.ndarray]:
+        """Several photos in one call -> one raw output per photo, in order.
+
+        ``batches[k]`` is photo k's inputs exactly as :meth:`infer` takes them (float32, one
+        array per spec input, each of shape (1, H, W, C), leading batch dim 1); the result's
+        element k is what ``infer(batches[k])`` returns (float32, leading batch dim 1). This
+        default loops over ``infer``; runners that run a batch faster (``batch_gain`` > 1)
+        override it. Raises like ``infer`` (a failure may be any photo's: callers that need
+        to know which retry them one at a time).
+        """
+        return [self.infer(inputs) for inputs in batches]
 
     def run(self, *xs: np.ndarray) -> np.ndarray:
         """``infer`` with the inputs as positional arguments."""

@@ -221,3 +221,27 @@ def test_lane_without_qemu_fails_loudly(tmp_path):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stderr.startswith("ARM LANE FAILED: qemu-aarch64-static not found")
     assert "apt-get install qemu-user-static" in proc.stderr
+
+
+def test_color_path_reference_is_right(tmp_path):
+    """color-path.npz (written on the host for the board to match): written atomically, its
+    outputs within 1 level (L: 1e-3) of the float reference, and rerunning them here gives
+    the same bytes (what the board's test compares)."""
+    from edgecolor import color
+    from edgecolor.devices.emulate.color_reference import (
+        COLOR_REF_NAME,
+        color_outputs,
+        write_color_reference,
+    )
+
+    path = write_color_reference(tmp_path)
+    assert path.name == COLOR_REF_NAME and not list(tmp_path.glob("*.tmp"))
+    with np.load(path) as ref:
+        host = {k: ref[k] for k in ref.files}
+    exact = np.round(color.combine(host["l_sweep"], host["ab_sweep"]) * 255.0)
+    assert np.abs(host["rgb_sweep"].astype(np.int16) - exact).max() <= 1
+    l_ref = color.rgb_to_lab(color.to_float_rgb(host["rgb_grid"]))[..., 0]
+    assert np.abs(host["l_of_rgb"] - l_ref).max() < 1e-3
+    again = color_outputs(host)  # what the board runs, here on x86: identical
+    for key in ("rgb_sweep", "bgr_upsampled", "l_of_rgb"):
+        assert np.array_equal(again[key], host[key]), key

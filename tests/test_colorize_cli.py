@@ -130,3 +130,25 @@ def test_default_model_paints_color_the_baseline_leaves_sepia(eval_images):
             values.append(metrics.colorfulness(gray.with_ab(predict_ab(runner, gray.l))))
         means[name] = float(np.mean(values))
     assert means[DEFAULT_MODEL] > 2 * means["baseline"], means
+
+
+def test_batch_option(runner, eval_images, tmp_path):
+    """--batch N (issue 16): 0 is refused by the option itself (exit 2, nothing written);
+    N > 1 on a runner without batching (Keras) loops over its photos, same outputs."""
+    res = runner.invoke(cli, ["colorize", str(eval_images[0]), "-o", str(tmp_path / "no"),
+                              "--batch", "0"])
+    assert res.exit_code == 2 and "--batch" in res.output, res.output
+    assert not (tmp_path / "no").exists()
+    src = tmp_path / "in"
+    src.mkdir()
+    for p in eval_images[:2]:
+        shutil.copy(p, src / p.name)
+    data = eval_images[2].read_bytes()
+    (src / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    for batch in (1, 2):
+        res = _run(runner, "colorize", src, "-o", tmp_path / f"out{batch}", "--imgsz", 64,
+                   "--batch", batch)
+        assert res.exit_code == 1 and "2 colorized" in res.output and "1 failed" in res.output
+    for p in eval_images[:2]:
+        assert (tmp_path / "out1" / p.name).read_bytes() == (
+            tmp_path / "out2" / p.name).read_bytes()

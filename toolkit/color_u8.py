@@ -2,16 +2,17 @@
 
 Same Lab math as :mod:`edgecolor.color` (the float reference, still used for 16-bit and
 float images), within 1 level per output pixel (tested over a full L x a x b sweep and over
-all 2^24 RGB colors), at a fraction of the cost. Every step is an OpenCV call (SIMD,
-multi-threaded, releases the GIL) on float32, no float64 and no numpy pow/cbrt/where over
-the frame:
+all 2^24 RGB colors), at a fraction of the cost. Every step is one vectorized call on
+float32 (OpenCV: SIMD, multi-threaded, releases the GIL; numpy's SIMD cube root), no
+float64 and no pow/where over the frame:
 
 - RGB -> L: one 256-entry table per channel gives the linear value already weighted by its
   row of the RGB -> Y matrix (and by 116^3), one ``cv2.transform`` sums them to Y, one
-  ``cv2.pow`` takes the cube root; the CIE linear toe is ``max(116 cbrt(Y) - 16,
-  min(kappa Y, 8))`` (the toe is the tangent of the concave cube-root branch at Y = eps, so
-  this equals the piecewise definition). Gray images are a single 256-entry table.
-- (L, ab) -> sRGB: the ab planes are upsampled with ``cv2.resize`` (bilinear, as
+  ``np.cbrt`` takes the cube root (about 3x faster than ``cv2.pow(y, 1/3)``, measured);
+  the CIE linear toe is ``max(116 cbrt(Y) - 16, min(kappa Y, 8))`` (the toe is the
+  tangent of the concave cube-root branch at Y = eps, so this equals the piecewise
+  definition). Gray images are a single 256-entry table.
+- (L, ab) -> sRGB: the two-channel ab is upsampled with one ``cv2.resize`` (bilinear, as
   :func:`edgecolor.color.resize_ab`), merged with L and converted by OpenCV's *float*
   ``Lab2RGB`` (exact f-inverse, same D65 white and XYZ matrix as the reference, a cubic
   spline for the sRGB curve), then scaled, rounded and saturated to uint8 in one pass.
@@ -54,7 +55,7 @@ def lightness_u8(image: np.ndarray, order: str = "rgb") -> np.ndarray:
                          f"got {image.shape}")
     share = _Y_SHARE_BGR if order == "bgr" else _Y_SHARE_RGB
     y = cv2.transform(cv2.LUT(np.ascontiguousarray(image), share), _ONES)  # 116^3 * Y
-    l = cv2.pow(y, 1.0 / 3.0)  # 116 cbrt(Y)
+    l = np.cbrt(y)  # 116 cbrt(Y); numpy's SIMD cbrt is about 3x cv2.pow(y, 1/3)
     np.subtract(l, np.float32(16.0), out=l)
     np.multiply(y, _KAPPA_OVER_K, out=y)  # kappa * Y: the toe
     np.minimum(y, _TOE_L, out=y)
@@ -62,17 +63,14 @@ def lightness_u8(image: np.ndarray, order: str = "rgb") -> np.ndarray:
     return l
 
 
-def upsample_ab(ab: np.ndarray, size_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """ab (h, w, 2) at model resolution -> (a, b) planes (H, W) float32, bilinear (as
-    :func:`edgecolor.color.resize_ab`), each resized once from its small plane."""
+def upsample_ab(ab: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """ab (h, w, 2) at model resolution -> ab (H, W, 2) float32, bilinear (as
+    :func:`edgecolor.color.resize_ab`): one two-channel resize from the small image."""
     h, w = size_hw
-    planes = []
-    for c in range(2):
-        p = np.ascontiguousarray(ab[..., c], dtype=np.float32)
-        if p.shape != (h, w):
-            p = cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR)
-        planes.append(p)
-    return planes[0], planes[1]
+    ab = np.ascontiguousarray(ab, dtype=np.float32)
+    if ab.shape[:2] == (h, w):
+        return ab
+    return cv2.resize(ab, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def lab_to_rgb_u8(l_full: np.ndarray, ab: np.ndarray, order: str = "rgb") -> np.ndarray:
@@ -80,8 +78,7 @@ def lab_to_rgb_u8(l_full: np.ndarray, ab: np.ndarray, order: str = "rgb") -> np.
     -> uint8 (H, W, 3) in ``order`` ("rgb"/"bgr"), within 1 level of
     ``round(255 * edgecolor.color.combine(l_full, ab))``."""
     l_full = np.ascontiguousarray(l_full, dtype=np.float32)
-    a, b = upsample_ab(ab, l_full.shape[:2])
-    lab = cv2.merge([l_full, a, b])
+    lab = cv2.merge([l_full, upsample_ab(ab, l_full.shape[:2])])
     code = cv2.COLOR_Lab2BGR if order == "bgr" else cv2.COLOR_Lab2RGB
     cv2.cvtColor(lab, code, dst=lab)  # float: clipped to 0..1
     return cv2.convertScaleAbs(lab, alpha=255.0)  # x 255, round, saturate

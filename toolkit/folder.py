@@ -6,6 +6,11 @@ decode/encode/convert release the GIL), while the runner's ``infer`` runs on the
 thread, one photo at a time, in order (runners need not be thread-safe). A bounded window
 of photos is in flight, so memory stays a few photos deep whatever the folder's size.
 
+Where a runner runs a batch faster (``batch_gain`` > 1: OpenVINO), up to ``batch`` prepared
+photos go to one ``infer_batch`` call instead, still in order; a batch that fails is re-run
+one photo at a time, so only the photo that really fails is reported (and when every photo
+of it runs fine alone, the rest of the run goes one photo at a time: batching is what fails).
+
 Guarantees (the same as the one-at-a-time loop): outputs keep the input's name, format,
 size and bit depth; every file is written atomically (a temp file + rename: never a
 half-written output); an existing output is skipped unless ``overwrite`` (and of two inputs
@@ -138,6 +143,22 @@ def _failure(source: Path, e: BaseException) -> _StageError:
     return e if isinstance(e, _StageError) else _colorize_failure(source, e)
 
 
+def _infer_group(runner, inputs: list[list[np.ndarray]]) -> list[np.ndarray] | None:
+    """Several photos' inputs -> their raw outputs from one ``infer_batch`` call, or None
+    when the batch failed (or the runner returned something else than one output of batch
+    1 per photo): the caller then runs them one at a time."""
+    infer_batch = getattr(runner, "infer_batch", None)
+    if infer_batch is None:  # a duck-typed runner with ``infer`` only
+        return None
+    try:
+        raws = list(infer_batch(inputs))
+    except Exception:  # noqa: BLE001 - which photo failed is found one at a time
+        return None
+    if len(raws) != len(inputs) or any(np.ndim(r) == 0 or np.shape(r)[0] != 1 for r in raws):
+        return None
+    return raws
+
+
 def default_workers() -> int:
     """Threads for the prepare/finish stages: the CPU count, at least 2, at most 8."""
     return max(2, min(8, os.cpu_count() or 2))
@@ -146,19 +167,27 @@ def default_workers() -> int:
 def colorize_files(runner, paths: Iterable[Path], out_dir: str | os.PathLike,
                    overwrite: bool = False, workers: int | None = None,
                    on_result: Callable[[FileResult], None] | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> FolderReport:
+                   progress: Callable[[int, int], None] | None = None,
+                   batch: int | None = None) -> FolderReport:
     """Colorize ``paths`` into ``out_dir`` (same file names) with stages overlapped.
 
     runner: any edgecolor runner (``spec``, ``infer``), called from this thread only;
     overwrite: replace existing outputs (else they are skipped); workers: pool threads
     (default :func:`default_workers`); on_result(FileResult): called as each file ends
-    (any order); progress(finished, total): called after each file. -> FolderReport with
-    the results in input order. A file's failure is its own (one line naming it); a write
-    that finds the disk full stops the run: files not yet started are "not tried".
+    (any order); progress(finished, total): called after each file; batch: photos per
+    inference call (default: the runner's ``batch_gain``, 1 where it has none; 1 runs
+    ``infer`` one photo at a time; N > 1 takes up to N photos already being decoded, in
+    order, to one ``runner.infer_batch``, and keeps at least 2N photos in flight).
+    -> FolderReport with the results in input order. A file's failure is its own (one
+    line naming it; a failed batch is re-run one photo at a time); a write that finds the
+    disk full stops the run: files not yet started are "not tried".
     """
     paths = [Path(p) for p in paths]
     out = Path(out_dir)
     workers = workers or default_workers()
+    batch = int(getattr(runner, "batch_gain", 1) or 1) if batch is None else int(batch)
+    if batch < 1:
+        raise ValueError(f"batch must be 1 or more photos per inference call, not {batch}")
     report = FolderReport([FileResult(p, out / p.name, "") for p in paths])
     t0 = time.perf_counter()
     finished = 0
@@ -189,7 +218,7 @@ def colorize_files(runner, paths: Iterable[Path], out_dir: str | os.PathLike,
             todo.append(i)
     out.mkdir(parents=True, exist_ok=True)
 
-    window = 2 * workers  # photos decoded ahead of the runner
+    window = max(2 * workers, 2 * batch)  # photos decoded ahead of the runner
     with ThreadPoolExecutor(workers, thread_name_prefix="edgecolor-folder") as pool:
         prepared: deque[tuple[int, Future]] = deque()
         writing: deque[tuple[int, Future]] = deque()
@@ -211,16 +240,51 @@ def colorize_files(runner, paths: Iterable[Path], out_dir: str | os.PathLike,
                 prepared.append((i, pool.submit(_prepare, runner, report.results[i].source)))
             if not prepared:  # stopped: the disk is full
                 break
-            i, fut = prepared.popleft()
-            src = report.results[i].source
-            try:
-                prep = fut.result()
-                ab = runner.spec.decode(runner.infer(prep.inputs))
-            except Exception as e:
-                err = _failure(src, e)
-                settle(i, FAILED, err.line, err.fatal)
+            if batch == 1:
+                i, fut = prepared.popleft()
+                src = report.results[i].source
+                try:
+                    prep = fut.result()
+                    ab = runner.spec.decode(runner.infer(prep.inputs))
+                except Exception as e:
+                    err = _failure(src, e)
+                    settle(i, FAILED, err.line, err.fatal)
+                    continue
+                writing.append((i, pool.submit(_finish, prep, ab, src,
+                                               report.results[i].target)))
+                drain_writes(block=False)
                 continue
-            writing.append((i, pool.submit(_finish, prep, ab, src, report.results[i].target)))
+            # up to `batch` photos already submitted, in order (never waits for more)
+            group = [prepared.popleft() for _ in range(min(batch, len(prepared)))]
+            ready: list[tuple[int, _Prepared]] = []
+            for i, fut in group:
+                try:
+                    ready.append((i, fut.result()))
+                except Exception as e:  # a file that does not decode is just not in the batch
+                    err = _failure(report.results[i].source, e)
+                    settle(i, FAILED, err.line, err.fatal)
+            raws = (_infer_group(runner, [prep.inputs for _, prep in ready])
+                    if len(ready) > 1 else None)
+            alone_ok = True
+            for k, (i, prep) in enumerate(ready):
+                src = report.results[i].source
+                try:
+                    raw = raws[k] if raws is not None else runner.infer(prep.inputs)
+                except Exception as e:
+                    alone_ok = False
+                    err = _failure(src, e)
+                    settle(i, FAILED, err.line, err.fatal)
+                    continue
+                try:
+                    ab = runner.spec.decode(raw)
+                except Exception as e:
+                    err = _failure(src, e)
+                    settle(i, FAILED, err.line, err.fatal)
+                    continue
+                writing.append((i, pool.submit(_finish, prep, ab, src,
+                                               report.results[i].target)))
+            if raws is None and len(ready) > 1 and alone_ok:
+                batch = 1  # the batch failed where every photo runs alone: stop batching
             drain_writes(block=False)
         drain_writes(block=True)
         for i in queue:

@@ -98,6 +98,7 @@ def host_artifacts(layout: Layout, repo: Path, target: str, model: str = DEFAULT
     import click
 
     from edgecolor.converters.run import convert_all
+    from edgecolor.devices.emulate.color_reference import write_color_reference
     from edgecolor.devices.emulate.reference import write_references
     from edgecolor.devices.emulate.sysroot import install_host_tflite_runtime
     from edgecolor.samples import sample_images
@@ -134,6 +135,7 @@ def host_artifacts(layout: Layout, repo: Path, target: str, model: str = DEFAULT
                                    tflite_runtime_site=install_host_tflite_runtime(layout, log))
         if not written:
             raise LaneError("no reference outputs could be computed on the host")
+        write_color_reference(tmp)  # the 8-bit color path's x86 outputs
         (tmp / ".complete").write_text(f"{len(written)} references\n")
         if folder.exists():
             shutil.rmtree(folder)

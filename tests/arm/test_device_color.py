@@ -55,3 +55,22 @@ def test_colorize_array_fast_equals_reference_through_an_artifact():
     fast, ref = colorize_array(runner, photo), colorize_array_reference(runner, photo)
     assert fast.shape == ref.shape and fast.dtype == np.uint8
     assert np.abs(fast.astype(np.int16) - ref).max() <= 1
+
+
+def test_fast_path_equals_the_x86_hosts_within_one_level():
+    """The board's color_u8 outputs vs the x86 host's on the same grids (color-path.npz,
+    written by the lane on the host): the same within 1 level (RGB) and 1e-3 (L)."""
+    from conftest import artifacts_dir
+
+    from edgecolor.devices.emulate.color_reference import COLOR_REF_NAME, color_outputs
+
+    path = artifacts_dir() / COLOR_REF_NAME
+    if not path.is_file():
+        pytest.skip(f"{path} missing: the lane writes it beside the artifacts on the host")
+    with np.load(path) as ref:
+        host = {k: ref[k] for k in ref.files}
+    board = color_outputs(host)
+    for key in ("rgb_sweep", "bgr_upsampled"):
+        diff = np.abs(board[key].astype(np.int16) - host[key].astype(np.int16)).max()
+        assert diff <= 1, f"{key}: board vs x86 differ by {diff} levels"
+    assert np.abs(board["l_of_rgb"] - host["l_of_rgb"]).max() < 1e-3

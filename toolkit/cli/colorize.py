@@ -59,10 +59,15 @@ DEFAULT_MODEL = "baseline-bins"
               help="Run a converted artifact (.tflite/.xml/.onnx) instead of the Keras model.")
 @click.option("--imgsz", type=int, help="Model input size (square); default: the model's own.")
 @click.option("--threads", type=int, help="Inference threads (artifact runners).")
+@click.option("--batch", type=click.IntRange(min=1), metavar="N",
+              help="Photos per inference call. Default: the runner's own: 4 for OpenVINO "
+                   "artifacts (the IR reshaped to batch N; a folder of 200 photos ran "
+                   "3-8% faster than at 1 on a 2-core Xeon); 1 for the others (TFLite, "
+                   "ONNX Runtime, Keras), which run one photo at a time whatever N is.")
 @click.option("--overwrite", is_flag=True, help="Replace output files that already exist.")
 @click.option("--random-weights", is_flag=True,
               help="Run a model (or artifact) without trained weights anyway (speed only).")
-def command(inputs, out_dir, model, io, weights, artifact, imgsz, threads, overwrite,
+def command(inputs, out_dir, model, io, weights, artifact, imgsz, threads, batch, overwrite,
             random_weights):
     """Colorize grayscale photos: files, folders or globs.
 
@@ -101,7 +106,7 @@ def command(inputs, out_dir, model, io, weights, artifact, imgsz, threads, overw
 
     with Progress(len(paths), "colorizing") if len(paths) > 3 else _nullbar(None) as bar:
         report = colorize_files(
-            runner, paths, out, overwrite=overwrite,
+            runner, paths, out, overwrite=overwrite, batch=batch,
             on_result=lambda r: r.message and click.echo(r.message, err=True),
             progress=(lambda done, total: bar.update()) if bar is not None else None)
     for r in report.results:
