@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from edgecolor import color
+from edgecolor.bands import run_in_bands
 
 _K = np.float32(116.0**3)
 _KAPPA_OVER_K = np.float32(color._KAPPA / 116.0**3)
@@ -54,12 +55,19 @@ def lightness_u8(image: np.ndarray, order: str = "rgb") -> np.ndarray:
         raise ValueError(f"lightness_u8: expected (H, W), (H, W, 1) or (H, W, 3), "
                          f"got {image.shape}")
     share = _Y_SHARE_BGR if order == "bgr" else _Y_SHARE_RGB
-    y = cv2.transform(cv2.LUT(np.ascontiguousarray(image), share), _ONES)  # 116^3 * Y
-    l = np.cbrt(y)  # 116 cbrt(Y); numpy's SIMD cbrt is about 3x cv2.pow(y, 1/3)
-    np.subtract(l, np.float32(16.0), out=l)
-    np.multiply(y, _KAPPA_OVER_K, out=y)  # kappa * Y: the toe
-    np.minimum(y, _TOE_L, out=y)
-    np.maximum(l, y, out=l)
+    image = np.ascontiguousarray(image)
+    l = np.empty(image.shape[:2], np.float32)
+
+    def rows(y0: int, y1: int) -> None:
+        y = cv2.transform(cv2.LUT(image[y0:y1], share), _ONES)  # 116^3 * Y
+        band = l[y0:y1]
+        np.cbrt(y, out=band)  # 116 cbrt(Y); numpy's SIMD cbrt is about 3x cv2.pow(y, 1/3)
+        np.subtract(band, np.float32(16.0), out=band)
+        np.multiply(y, _KAPPA_OVER_K, out=y)  # kappa * Y: the toe
+        np.minimum(y, _TOE_L, out=y)
+        np.maximum(band, y, out=band)
+
+    run_in_bands(rows, l.shape[0], l.size)
     return l
 
 
@@ -78,10 +86,17 @@ def lab_to_rgb_u8(l_full: np.ndarray, ab: np.ndarray, order: str = "rgb") -> np.
     -> uint8 (H, W, 3) in ``order`` ("rgb"/"bgr"), within 1 level of
     ``round(255 * edgecolor.color.combine(l_full, ab))``."""
     l_full = np.ascontiguousarray(l_full, dtype=np.float32)
-    lab = cv2.merge([l_full, upsample_ab(ab, l_full.shape[:2])])
+    ab_full = upsample_ab(ab, l_full.shape[:2])
     code = cv2.COLOR_Lab2BGR if order == "bgr" else cv2.COLOR_Lab2RGB
-    cv2.cvtColor(lab, code, dst=lab)  # float: clipped to 0..1
-    return cv2.convertScaleAbs(lab, alpha=255.0)  # x 255, round, saturate
+    out = np.empty(l_full.shape[:2] + (3,), np.uint8)
+
+    def rows(y0: int, y1: int) -> None:
+        lab = cv2.merge([l_full[y0:y1], ab_full[y0:y1]])
+        cv2.cvtColor(lab, code, dst=lab)  # float: clipped to 0..1
+        out[y0:y1] = cv2.convertScaleAbs(lab, alpha=255.0)  # x 255, round, saturate
+
+    run_in_bands(rows, out.shape[0], out.shape[0] * out.shape[1])
+    return out
 
 
 def with_alpha(rgb: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecolor.bands import pipelined
 from edgecolor.color import GrayImage, split_alpha
 from edgecolor.color_u8 import lab_to_rgb_u8, lightness_u8, with_alpha
 from edgecolor.errors import one_line
@@ -219,7 +220,8 @@ def colorize_files(runner, paths: Iterable[Path], out_dir: str | os.PathLike,
     out.mkdir(parents=True, exist_ok=True)
 
     window = max(2 * workers, 2 * batch)  # photos decoded ahead of the runner
-    with ThreadPoolExecutor(workers, thread_name_prefix="edgecolor-folder") as pool:
+    # the stages share the cores: frames stay whole (edgecolor.bands)
+    with pipelined(), ThreadPoolExecutor(workers, thread_name_prefix="edgecolor-folder") as pool:
         prepared: deque[tuple[int, Future]] = deque()
         writing: deque[tuple[int, Future]] = deque()
         queue = deque(todo)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import cv2
 import numpy as np
 
 from edgecolor import color
+from edgecolor.bands import resize_area
 
 # name -> (L in 0..100 -> network value). Stated once, used by inference and calibration alike.
 NORMALIZERS = {
@@ -59,8 +59,7 @@ class InputSpec:
     def make(self, l_full: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
         """Full-resolution L (H, W) in 0..100 -> (1, h, w, channels) float32 network input."""
         h, w = size or self.size
-        l_small = cv2.resize(l_full.astype(np.float32, copy=False), (w, h),
-                             interpolation=cv2.INTER_AREA)
+        l_small = resize_area(l_full.astype(np.float32, copy=False), (w, h))
         if self.norm in CHANNEL_NORMALIZERS:
             x = CHANNEL_NORMALIZERS[self.norm](l_small).astype(np.float32)[None]
             if x.shape[-1] != self.channels:

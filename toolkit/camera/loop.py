@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from edgecolor.bands import pipelined
 from edgecolor.camera.capture import Frame, FrameGrabber
 from edgecolor.camera.recorder import Recorder
 from edgecolor.camera.smoothing import AbSmoother, FlickerMeter
@@ -242,7 +243,8 @@ class CameraLoop:
             if not self.grabber.started:
                 self.grabber.start()
             out_thread.start()
-            reason = self._infer_stage(handoff, result)
+            with pipelined():  # the stages share the cores: frames stay whole
+                reason = self._infer_stage(handoff, result)
             handoff.close()
             out_thread.join()
             if errors:
