@@ -302,7 +302,10 @@ def test_load_runner_uses_onnxruntime_with_threads(spread_artifacts, tmp_path):
     with runner:
         y = runner.run(np.zeros((1, 64, 64, 1), np.float32))
         assert runner.providers == ["CPUExecutionProvider"]
-        assert runner._session.get_session_options().intra_op_num_threads == 2
+        opts = runner._session.get_session_options()
+        assert opts.intra_op_num_threads == 2
+        # no spin-waiting after a run: the host work that follows gets the cores
+        assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert y.shape == (1, 64, 64, 2) and y.dtype == np.float32
     gpu = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     assert choose_providers(gpu, "GPU") == gpu
