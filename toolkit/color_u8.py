@@ -93,7 +93,7 @@ def lab_to_rgb_u8(l_full: np.ndarray, ab: np.ndarray, order: str = "rgb") -> np.
     def rows(y0: int, y1: int) -> None:
         lab = cv2.merge([l_full[y0:y1], ab_full[y0:y1]])
         cv2.cvtColor(lab, code, dst=lab)  # float: clipped to 0..1
-        out[y0:y1] = cv2.convertScaleAbs(lab, alpha=255.0)  # x 255, round, saturate
+        cv2.convertScaleAbs(lab, dst=out[y0:y1], alpha=255.0)  # x 255, round, saturate
 
     run_in_bands(rows, out.shape[0], out.shape[0] * out.shape[1])
     return out

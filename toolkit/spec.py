@@ -66,8 +66,9 @@ class InputSpec:
                 raise ValueError(f"input {self.name!r}: {self.norm} makes {x.shape[-1]} "
                                  f"channels, the spec says {self.channels}")
             return np.ascontiguousarray(x)
-        x = NORMALIZERS[self.norm](l_small).astype(np.float32)
-        x = np.repeat(x[None, :, :, None], self.channels, axis=-1)
+        x = NORMALIZERS[self.norm](l_small).astype(np.float32, copy=False)[None, :, :, None]
+        if self.channels > 1:
+            x = np.repeat(x, self.channels, axis=-1)
         return np.ascontiguousarray(x)
 
 
