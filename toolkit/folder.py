@@ -242,21 +242,8 @@ def colorize_files(runner, paths: Iterable[Path], out_dir: str | os.PathLike,
                 prepared.append((i, pool.submit(_prepare, runner, report.results[i].source)))
             if not prepared:  # stopped: the disk is full
                 break
-            if batch == 1:
-                i, fut = prepared.popleft()
-                src = report.results[i].source
-                try:
-                    prep = fut.result()
-                    ab = runner.spec.decode(runner.infer(prep.inputs))
-                except Exception as e:
-                    err = _failure(src, e)
-                    settle(i, FAILED, err.line, err.fatal)
-                    continue
-                writing.append((i, pool.submit(_finish, prep, ab, src,
-                                               report.results[i].target)))
-                drain_writes(block=False)
-                continue
-            # up to `batch` photos already submitted, in order (never waits for more)
+            # up to `batch` photos already submitted, in order (never waits for more);
+            # batch 1: one photo, one ``infer``
             group = [prepared.popleft() for _ in range(min(batch, len(prepared)))]
             ready: list[tuple[int, _Prepared]] = []
             for i, fut in group:
