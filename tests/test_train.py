@@ -307,3 +307,23 @@ def test_extra_images_train_only_and_l_jitter_leaves_the_target(tmp_path, photo_
     x1, y1 = data.make_example(spec, rgb, target, (8, 8), 0.1, np.random.default_rng(3))
     assert np.array_equal(y0, y1) and not np.allclose(x0[0], x1[0])
     assert -1.0 <= x1[0].min() and x1[0].max() <= 1.0  # L/50 - 1 of an L kept in 0..100
+
+
+def test_select_by_colorfulness_keeps_the_most_colorful_epoch(tmp_path, photo_dir):
+    out = tmp_path / "run"
+    common = ["--images", str(photo_dir), "--imgsz", str(CROP), "--batch", "4",
+              "--out", str(out), "--select-by", "colorfulness", *WIDTH]
+    res = _train(["--epochs", "3", *common])
+    assert res.exit_code == 0, res.output
+    card = json.loads((out / "card.json").read_text())
+    colors = [h["val_colorfulness"] for h in card["history"]]
+    assert len(colors) == 3 and all(c >= 0 for c in colors)
+    assert card["best_epoch"] == 1 + int(np.argmax(colors))
+    assert card["selected_by"].startswith("colorfulness")
+    assert "val colorfulness" in (out / "card.md").read_text()
+    # the saved best was picked by colorfulness: resuming by PSNR is refused in one line
+    again = _train(["--epochs", "4", "--resume", *[a for a in common if a != "colorfulness"
+                                                   and a != "--select-by"]])
+    assert again.exit_code != 0
+    assert "picked by colorfulness; resume with --select-by colorfulness" in again.output
+    assert len(again.output.strip().splitlines()) == 1

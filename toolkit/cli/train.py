@@ -68,16 +68,22 @@ def _command_line(ctx: click.Context) -> str:
                    "(target colors unchanged); 0 = off.")
 @click.option("--gan", is_flag=True,
               help="pix2pix models: add the PatchGAN adversarial loss (lambda_L1 = 100).")
+@click.option("--select-by", type=click.Choice(["psnr", "colorfulness"]), default="psnr",
+              show_default=True,
+              help="Validation figure that picks best.weights.h5: PSNR, or the colorfulness "
+                   "of the validation colorizations (for rebalanced 313-bin heads, whose PSNR "
+                   "falls as their colors grow).")
 def command(model, images, val, val_split, epochs, out_dir, imgsz, batch, lr, resume, limit,
             weights_init, max_minutes, seed, install, model_kw, loss, extra_images, l_jitter,
-            gan):
+            gan, select_by):
     """Train a zoo model on color photos; keep the best checkpoint and write a model card.
 
     Loss by the model's output kind (ab_tanh: MSE on ab/scale, rgb_tanh: L1 on RGB,
     ab_bins: soft-encoded cross-entropy, class-rebalanced by the photos' ab priors) unless
     the model names its paper's: pix2pix trains with L1, eccv16 trains its 313-bin head
-    (the weights load into either head). Each epoch is validated by PSNR (8-bit RGB, the
-    photo's own L + predicted ab); OUT gets best.weights.h5, last.* (for --resume) and
+    (the weights load into either head). Each epoch is validated by PSNR and colorfulness
+    (8-bit RGB, the photo's own L + predicted ab; --select-by picks which decides the best
+    epoch); OUT gets best.weights.h5, last.* (for --resume) and
     card.json/card.md.
 
     \b
@@ -103,7 +109,7 @@ def command(model, images, val, val_split, epochs, out_dir, imgsz, batch, lr, re
         model=model, images=images, out=out_dir, epochs=epochs, val=val, val_split=val_split,
         imgsz=imgsz, batch=batch, resume=resume, limit=limit, weights_init=weights_init,
         lr=lr, seed=seed, max_minutes=max_minutes, model_kw=model_kw, loss=loss, gan=gan,
-        extra_images=tuple(extra_images), l_jitter=l_jitter,
+        extra_images=tuple(extra_images), l_jitter=l_jitter, select_by=select_by,
         command=_command_line(click.get_current_context()),
     )
     try:

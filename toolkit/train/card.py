@@ -100,11 +100,12 @@ def render_markdown(card: dict) -> str:
     hist = card.get("history", [])
     if hist:
         out += ["## Training history", "",
-                "| epoch | train loss | val MSE | val PSNR (dB) | seconds |",
-                "|---|---|---|---|---|"]
+                "| epoch | train loss | val MSE | val PSNR (dB) | val colorfulness | seconds |",
+                "|---|---|---|---|---|---|"]
         for h in hist:
             out.append(f"| {h['epoch']} | {_fmt(h.get('loss'), 5)} | {_fmt(h.get('val_mse'), 5)}"
-                       f" | {_fmt(h.get('val_psnr'), 2)} | {_fmt(h.get('seconds'), 0)} |")
+                       f" | {_fmt(h.get('val_psnr'), 2)} | {_fmt(h.get('val_colorfulness'), 1)}"
+                       f" | {_fmt(h.get('seconds'), 0)} |")
         out.append("")
     ev = card.get("eval")
     if ev:

@@ -32,6 +32,12 @@ from edgecolor.train import card as cards
 
 STATE = "state.json"
 BEST = "best.weights.h5"
+# what picks the best epoch: validation PSNR (regression recipes), or the colorfulness of the
+# validation colorizations (rebalanced-classification recipes, whose PSNR falls as their
+# colors grow: PSNR would pick their least colorful epoch)
+SELECT_BY = {"psnr": "validation PSNR (8-bit RGB, own L + predicted ab)",
+             "colorfulness": "colorfulness of the validation colorizations (Hasler-Suesstrunk, "
+                             "8-bit RGB, own L + predicted ab)"}
 LAST = "last.weights.h5"
 LAST_OPT = "last.optimizer.npz"
 BN_BATCHES = 25  # training batches averaged into the BatchNorm statistics before validation
@@ -65,6 +71,7 @@ class TrainConfig:
     cache_side: int | None = None  # shorter side of cached photos; None = 2 * crop
     extra_images: tuple[str, ...] = ()  # more training-only folders (e.g. faces); never val
     l_jitter: float = 0.0  # input L contrast/brightness jitter (0 = off; 0.1 = +-10%)
+    select_by: str = "psnr"  # which validation figure picks best.weights.h5 (SELECT_BY)
     model_kw: dict = field(default_factory=dict)  # builder keywords, e.g. {"width": 0.25}
     command: str = ""  # the command line, recorded in the card
 
@@ -103,7 +110,8 @@ def _load_optimizer(optimizer, model, path: Path) -> None:
 
 
 class Validator:
-    """Validation photos -> mean MSE (RGB 0..1) and PSNR (dB, 8-bit) of a model's colorization.
+    """Validation photos -> mean MSE (RGB 0..1), PSNR (dB, 8-bit) and colorfulness
+    (Hasler-Suesstrunk, 8-bit scale) of a model's colorization.
 
     Each photo is colorized as at inference: its full L squashed to the model's input size,
     predicted ab resized back and recombined with the photo's own L.
@@ -121,11 +129,12 @@ class Validator:
     def __len__(self) -> int:
         return len(self.photos)
 
-    def __call__(self, model) -> tuple[float, float]:
-        """-> (mean MSE, mean PSNR) over the photos; (nan, nan) when there are none."""
+    def __call__(self, model) -> tuple[float, float, float]:
+        """-> (mean MSE, mean PSNR, mean colorfulness) over the photos; nans when there are
+        none."""
         if not len(self):
-            return math.nan, math.nan
-        mses, psnrs = [], []
+            return math.nan, math.nan, math.nan
+        mses, psnrs, colors = [], [], []
         for start in range(0, len(self), self.batch):
             xs = [x[start:start + self.batch] for x in self.inputs]
             ys = np.asarray(model(xs if len(xs) > 1 else xs[0], training=False))
@@ -134,7 +143,8 @@ class Validator:
                 rgb = np.round(combine(self.ls[k], self.spec.decode(y)) * 255.0).astype(np.uint8)
                 mses.append(metrics.mse(rgb, self.photos.images[k]))
                 psnrs.append(metrics.psnr(rgb, self.photos.images[k]))
-        return float(np.mean(mses)), float(np.mean(psnrs))
+                colors.append(metrics.colorfulness(rgb))
+        return float(np.mean(mses)), float(np.mean(psnrs)), float(np.mean(colors))
 
 
 def _output_hw(model) -> tuple[int, int]:
@@ -226,6 +236,12 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] = click.echo,
         raise TrainError(str(e)) from e
     use_size = use_spec.input_size
     crop = cfg.imgsz or use_size[0]
+    if cfg.select_by not in SELECT_BY:
+        raise TrainError(f"--select-by {cfg.select_by}: choose one of {', '.join(SELECT_BY)}")
+    saved_rule = (state or {}).get("config", {}).get("select_by", "psnr")
+    if state and saved_rule != cfg.select_by:
+        raise TrainError(f"{out}: its best epoch was picked by {saved_rule}; resume with "
+                         f"--select-by {saved_rule}")
     if state and (state["model"] != cfg.model or state["crop"] != crop):
         raise TrainError(f"{out}: holds a {state['model']} run on {state['crop']} px crops; "
                          f"resume with --model {state['model']} --imgsz {state['crop']}")
@@ -297,7 +313,7 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] = click.echo,
             "batchnorm": f"statistics re-estimated over {BN_BATCHES} training batches before "
                          "every validation (precise BN, edgecolor.train.bn)",
         },
-        "selected_by": "validation PSNR (8-bit RGB, own L + predicted ab)" if len(val_set)
+        "selected_by": SELECT_BY[cfg.select_by] if len(val_set)
         else "training loss (no validation photos)",
         "notes": [],
         "command": cfg.command,
@@ -330,13 +346,15 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] = click.echo,
             loss = float(logs["loss"])
             # the moving averages lag far behind a short run's weights: re-estimate them
             bn.reestimate_batchnorm(model, bn_stream, BN_BATCHES)
-            val_mse, val_psnr = validate(model)
-            score = val_psnr if len(validate) else -loss
+            val_mse, val_psnr, val_color = validate(model)
+            score = ({"psnr": val_psnr, "colorfulness": val_color}[cfg.select_by]
+                     if len(validate) else -loss)
             seconds = time.monotonic() - self.t
             # with --gan: the epoch's mean adversarial terms, beside the L1 in "loss"
             adversarial = {k: float(logs[k]) for k in ("adv", "d_loss") if k in logs}
             history.append({"epoch": epoch + 1, "loss": loss, **adversarial, "val_mse": val_mse,
-                            "val_psnr": val_psnr, "seconds": round(seconds, 1)})
+                            "val_psnr": val_psnr, "val_colorfulness": val_color,
+                            "seconds": round(seconds, 1)})
             improved = score > best["score"]
             if improved:
                 best.update(epoch=epoch + 1, score=score)
@@ -363,7 +381,8 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] = click.echo,
                 card["notes"].append(f"Stopped after epoch {epoch + 1} by --max-minutes "
                                      f"{cfg.max_minutes:g}.")
             cards.write_card(out, card)
-            val = f"  val MSE {val_mse:.5f}  PSNR {val_psnr:.2f} dB" if len(validate) else ""
+            val = (f"  val MSE {val_mse:.5f}  PSNR {val_psnr:.2f} dB  colorfulness "
+                   f"{val_color:.1f}" if len(validate) else "")
             echo(f"epoch {epoch + 1}/{cfg.epochs}  loss {loss:.5f}{val}  {seconds:.0f} s"
                  + ("  *best" if improved else ""))
             if stop:
