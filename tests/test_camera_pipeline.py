@@ -59,7 +59,10 @@ def test_record_is_clean_by_default_and_overlay_on_request(gray_video, workdir):
     box = (slice(0, 50), slice(0, 150))  # where the two overlay lines are drawn
     for a, b, c in zip(runs["default"], runs["off"], runs["overlay"], strict=True):
         assert np.abs(a - b).max() <= 2  # clean == no overlay (JPEG of the same frame)
-        assert np.abs(c[box] - a[box]).mean() > 5  # the text is there
+        # the text is there: white glyphs in a black outline move many pixels far (the
+        # share depends on the stats' digits, so no mean-level threshold)
+        text = np.abs(c[box] - a[box]).max(axis=-1) > 30
+        assert text.mean() > 0.01, f"{text.mean():.3f} of the box changed by > 30 levels"
         rest = (slice(60, None), slice(None))
         assert np.abs(c[rest] - a[rest]).mean() < 1  # and only there
     r = cli([*args, "--record-overlay"])
