@@ -9,6 +9,7 @@ exactly once; a bad request raises :class:`ConvertRequestError` with a one-line 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,9 @@ class ConvertRequest:
     DeviceProfile. calib: image folder (None: the bundled samples). calib_size: images
     calibrated on (None: all). weights: "default", None (random init) or a path. imgsz:
     square input size (None: the profile's, else the model's). max_dpsnr / min_psnr_fp32 (dB)
-    / max_de (CIEDE2000): fidelity bounds of int8 rows; budget False: plain int8.
+    / max_de (CIEDE2000): fidelity bounds of int8 rows; budget False: plain int8. qat:
+    minutes of quantization-aware fine-tuning the budget tries last (None / 0: never; Keras
+    models only); qat_images: its training photo folder (None: the calibration photos).
     """
 
     model: str
@@ -55,6 +58,8 @@ class ConvertRequest:
     budget: bool | None = None
     min_psnr_fp32: float | None = None
     max_de: float | None = None
+    qat: float | None = None
+    qat_images: str | Path | None = None
     model_kw: dict | None = None
     io: object = None  # preset name, .toml path or Contract (own model files only)
     on_start: Callable[[int, int, str], None] | None = field(default=None, repr=False)
@@ -100,6 +105,7 @@ class ConvertRequest:
         if self.calib_size is not None and self.calib_size < 1:
             raise ConvertRequestError(f"calib_size {self.calib_size}: give a positive "
                                       "number of images, or None for all")
+        self._check_qat()
         rows = plan_rows(profile, self.formats, self.precisions)
         explicit = set(self.formats or ())
         for f in explicit:
@@ -118,6 +124,28 @@ class ConvertRequest:
                     f"{', '.join(sorted(f.name for f in selected))}; drop it")
         self.profile, self.rows, self.explicit = profile, rows, explicit
         return self
+
+    def _check_qat(self) -> None:
+        """--qat MINUTES / --qat-images DIR: a number of minutes >= 0, an existing folder,
+        a Keras model (not an ONNX source), within a fidelity budget."""
+        qat = self.qat
+        if qat is not None and (isinstance(qat, bool) or not isinstance(qat, (int, float))
+                                or not math.isfinite(qat) or qat < 0):
+            raise ConvertRequestError(f"--qat {qat}: give the minutes of quantization-aware "
+                                      "fine-tuning as a number >= 0 (0: never)")
+        if self.qat_images is not None:
+            if not qat:
+                raise ConvertRequestError("--qat-images is the training photos of --qat "
+                                          "MINUTES; give --qat or drop --qat-images")
+            if not Path(self.qat_images).is_dir():
+                raise ConvertRequestError(f"--qat-images {self.qat_images}: folder not found")
+        if qat:
+            if str(self.model).lower().endswith(".onnx"):
+                raise ConvertRequestError(f"--qat fine-tunes a Keras model; {self.model} is "
+                                          "an ONNX source (no Keras model): drop --qat")
+            if self.budget is False:
+                raise ConvertRequestError("--qat is the last tier of the int8 fidelity "
+                                          "budget; drop --no-budget or --qat")
 
 
 def plan_rows(profile: DeviceProfile, formats: list[str] | None = None,

@@ -152,6 +152,9 @@ def convert(request: ConvertRequest) -> list[ArtifactResult]:
             weights_used = str(trained or "random-init")
         else:
             weights_used = str(weights) if weights is not None else "random-init"
+    if req.qat and req.qat_images is None:
+        _say(log, "warning: --qat without --qat-images DIR: the fine-tune (if the budget "
+             "reaches it) trains on the calibration photos, not the training photos")
     needs_calib = any(p in get_format(f).calibrated for f, p in rows)
     if calib is None and not needs_calib:
         from edgecolor.samples import CALIB_DIR
@@ -208,7 +211,8 @@ def convert(request: ConvertRequest) -> list[ArtifactResult]:
         if bounds is not None:  # int8 within a fidelity budget (edgecolor.quant.budget)
             from edgecolor.quant.budget import budgeted_converter
 
-            res.converter = budgeted_converter(fmt, budget=bounds)
+            res.converter = budgeted_converter(fmt, budget=bounds, qat_minutes=req.qat,
+                                               qat_images=req.qat_images)
         _convert_one(res, fmt, model, spec, options, common, explicit)
         if res.ok:
             _quick_check(res, holdout, threads)
@@ -218,6 +222,16 @@ def convert(request: ConvertRequest) -> list[ArtifactResult]:
         if on_done:
             on_done(i, len(rows), res)
     return results
+
+
+def _say(log: Callable[[str], None] | None, line: str) -> None:
+    """One line to ``log``, else to stderr."""
+    if log is not None:
+        log(line)
+    else:
+        import sys
+
+        print(line, file=sys.stderr)
 
 
 def _budget_for(precision: str, max_dpsnr: float | None, budget: bool | None,

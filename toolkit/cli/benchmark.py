@@ -54,7 +54,7 @@ def command(model, io, target, formats, precisions, calib, calib_size, calib_met
             imgsz, width, out_dir, images, runs, warmup, seconds, max_seconds, threads, profile,
             runner, device, reference, compare, fail_if, metrics, allow_overlap, timeout_s,
             verbose, max_dpsnr=None, min_psnr_fp32=None, max_de=None, no_budget=False,
-            model_kw=None):
+            qat=None, qat_images=None, model_kw=None):
     """Convert MODEL to every artifact of the device profile, then bench them all.
 
     The same as `edgecolor convert` followed by `edgecolor bench` on its output: each
@@ -107,7 +107,8 @@ def command(model, io, target, formats, precisions, calib, calib_size, calib_met
             calib=calib, calib_size=calib_size or None, calib_method=calib_method,
             out_dir=out, weights=weights or "default", imgsz=imgsz, threads=settings.threads,
             width=width, on_start=started, on_done=finished, io=io, model_kw=model_kw or {},
-            max_dpsnr=max_dpsnr, min_psnr_fp32=min_psnr_fp32, max_de=max_de,
+            max_dpsnr=max_dpsnr, min_psnr_fp32=min_psnr_fp32, max_de=max_de, qat=qat,
+            qat_images=qat_images,
             budget=budget_flag(no_budget, max_dpsnr, min_psnr_fp32, max_de),
             log=lambda line: click.echo(line, err=True)))
     except ConvertRequestError as e:

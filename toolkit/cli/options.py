@@ -43,7 +43,8 @@ def check_model_options(model: str, options: dict) -> None:
 def conversion_options(f):
     """The conversion options ``convert`` and ``benchmark`` share, with the same rules in
     both: --calib-size (0 = all), --calib-method, the int8 fidelity bounds (dB / ΔE00),
-    --no-budget and --option KEY=VALUE (builder options)."""
+    --no-budget, --qat MINUTES / --qat-images DIR and --option KEY=VALUE (builder
+    options)."""
     from edgecolor.formats import CALIB_METHODS
 
     opts = [
@@ -65,6 +66,14 @@ def conversion_options(f):
                      help="int8 color budget: most mean CIEDE2000 vs the FP32 colorization "
                      "(about 2.3 is just noticeable). Default: not bounded."),
         click.option("--no-budget", is_flag=True, help="Plain int8: no fidelity budget."),
+        # plain float / path types: the request validates them (one line, exit 2)
+        click.option("--qat", type=float, metavar="MINUTES",
+                     help="Last tier of the int8 budget: fine-tune the Keras model this many "
+                     "minutes with fake-quantized weights and activations towards its own "
+                     "FP32 output, then convert again (default: never)."),
+        click.option("--qat-images", type=click.Path(), metavar="DIR",
+                     help="Training photos for --qat; default: the calibration photos, "
+                     "with a warning."),
         click.option("--option", "model_kw", multiple=True, callback=builder_options,
                      metavar="KEY=VALUE", help="Builder option of the model (repeatable), "
                      "e.g. --option head=bins."),

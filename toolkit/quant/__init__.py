@@ -8,6 +8,8 @@ int8, PTQ fixes, risks.
   --max-dpsnr``), with the Pareto front of what it tried;
 * :mod:`~edgecolor.quant.equalize` — cross-layer equalization and bias correction of the
   Keras model before any converter;
+* :mod:`~edgecolor.quant.qat` — a short quantization-aware fine-tune (self-distillation
+  towards the original FP32 output), the budget's last tier (``--qat MINUTES``);
 * :mod:`~edgecolor.quant.risks` — layers int8 is known to hurt, flagged before quantizing
   (calibration coverage: held-out photos beyond the calibration ranges);
 * :mod:`~edgecolor.quant.heads` — the ECCV16 head choice;

@@ -29,7 +29,15 @@ the same runtime's FP32 artifact) and the *fastest* one within budget is kept:
    MAX_PROBES layers ranks only the MAX_PROBES layers with the most outlying FP32 ranges;
 5. the format's other calibration methods (minmax / percentile / entropy), plain and then
    with the same float layers, best validation PSNR first;
-6. TFLite: int16x8 (int16 activations, int8 weights).
+6. TFLite: int16x8 (int16 activations, int8 weights);
+7. only with ``qat_minutes`` (``--qat MINUTES``) and a Keras model: a short
+   quantization-aware fine-tune (:mod:`edgecolor.quant.qat`: self-distillation towards the
+   original FP32 output with fake-quantized weights and activations, on the training photos
+   ``--qat-images``, default the calibration photos), then the same int8 conversion.
+
+Every candidate is scored against the *original* FP32 model's colorization (the
+validator's reference is computed from the model given, before any Keras-side change), so
+a fine-tuned model is judged by how close it stays to the model the user trained.
 
 Every candidate is a real artifact from the format's converter, scored by its real runner.
 The manifest records the budget and which figure held by how much, the strategy, the layers
@@ -181,7 +189,8 @@ class Attempt:
     extra: dict = field(default_factory=dict)
     path: Path | None = None
     fields: dict = field(default_factory=dict)
-    ptq: str | None = None  # Keras-side fix applied first ("cle", "cle+bc")
+    ptq: str | None = None  # Keras-side fix applied first ("cle", "cle+bc", "qat")
+    records: list = field(default_factory=list)  # what that fix did (its records)
     ms: float | None = None  # median latency, same runner settings as the FP32 artifact
     tier: int = 0
 
@@ -229,7 +238,8 @@ class Attempt:
                 "calib_method": self.calib_method, "float_layers": list(self.float_layers),
                 "ptq": self.ptq, "extra": dict(self.extra), "error": self.error,
                 "tier": self.tier, "ms": None if self.ms is None else round(self.ms, 3),
-                "score": self.score.to_dict() if self.score else None}
+                "score": self.score.to_dict() if self.score else None,
+                **({"ptq_records": list(self.records)} if self.records else {})}
 
 
 def runner_class(fmt: Format):
@@ -321,7 +331,9 @@ class BudgetedConversion:
     validator: scores candidates (built from ``options.calib``'s held-out images when None);
     progress(text): called before each candidate; ptq: the Keras-side fixes to try
     (default KERAS_PTQ; () for none); pareto_png: draw the front beside the artifact;
-    adaround: try learned rounding after them where weight rounding matters.
+    adaround: try learned rounding after them where weight rounding matters; qat_minutes:
+    wall-clock minutes of the quantization-aware fine-tune tried last (None / 0: never);
+    qat_images: its training photo folder (None: the calibration photos).
     """
 
     def __init__(self, fmt: Format | str, max_dpsnr: float | None = None,
@@ -331,7 +343,8 @@ class BudgetedConversion:
                  timing_runs: int = TIMING_RUNS, min_psnr_fp32: float | None = None,
                  max_de: float | None = None, budget: Budget | None = None,
                  ptq: tuple[str, ...] = KERAS_PTQ, pareto_png: bool = True,
-                 adaround: bool = True) -> None:
+                 adaround: bool = True, qat_minutes: float | None = None,
+                 qat_images: str | Path | None = None) -> None:
         self.fmt = get_format(fmt) if isinstance(fmt, str) else fmt
         self.budget = budget or Budget(max_dpsnr, min_psnr_fp32, max_de)
         self.max_dpsnr = self.budget.max_dpsnr
@@ -348,6 +361,8 @@ class BudgetedConversion:
         self._models: dict[str, tuple] = {}  # ptq method -> (model, records)
         self.adaround = adaround
         self.weight_only: Score | None = None  # round-to-nearest weights, float activations
+        self.qat_minutes = qat_minutes or None
+        self.qat_images = qat_images
 
     def _activation_ranges(self, model, calib) -> list[dict]:
         """Measured once: the ranking's preselection and the risk checks both use them."""
@@ -369,12 +384,32 @@ class BudgetedConversion:
         """(model, records) with the Keras-side fix ``method`` applied (cached)."""
         if method is None:
             return model, []
+        if method == "qat" and method not in self._models:
+            self._models[method] = self._qat_model(model, calib)
         if method not in self._models:
             from edgecolor.quant.equalize import apply
 
             m, records = apply(model, method, calib.samples)
             self._models[method] = (m, [r.to_dict() for r in records])
         return self._models[method]
+
+    def _qat_model(self, model, calib) -> tuple:
+        """(fine-tuned copy, [record]): :func:`edgecolor.quant.qat.qat_finetune` for
+        ``qat_minutes`` on the QAT photos (never the held-out validation photos), with the
+        8-bit activation ranges of the calibration photos."""
+        from edgecolor.quant.qat import load_training_samples, qat_finetune
+
+        if self.qat_images is not None:
+            samples, paths = load_training_samples(self.qat_images, calib.spec,
+                                                   exclude=list(calib.holdout_paths))
+            folder, role = str(self.qat_images), "training photos (--qat-images)"
+        else:
+            samples, paths = calib.samples, list(calib.paths)
+            folder, role = str(calib.folder), "calibration photos (no --qat-images)"
+        tuned, record = qat_finetune(model, samples, self.qat_minutes,
+                                     range_samples=calib.samples, progress=self.progress)
+        record["detail"].update(folder=folder, role=role, image_files=len(paths))
+        return tuned, [record]
 
     def __call__(self, model, spec, precision: str, out_path: Path, options) -> dict:
         """Converter signature: writes the chosen artifact at ``out_path`` -> manifest fields.
@@ -429,6 +464,7 @@ class BudgetedConversion:
                                   **a.extra})
             try:
                 m, records = self._ptq_model(model, ptq, options.calib)
+                a.records = list(records)
                 with contextlib.redirect_stdout(io.StringIO()):  # ORT calibrators print()
                     a.fields = self.fmt.load_converter()(m, spec, prec, a.path, opts)
                 if records:
@@ -530,6 +566,12 @@ class BudgetedConversion:
             return
         if "int16x8" in self.fmt.precisions:
             trial("int16x8", "int16x8", "minmax", [], tier=6)
+        if met():
+            return
+        # tier 7: a short quantization-aware fine-tune (minutes of Keras training), then
+        # the same int8 conversion; scored vs the original FP32 model like every candidate
+        if self.qat_minutes and not foreign:
+            trial("int8 + qat", precision, method, [], ptq="qat", tier=7)
 
     def _rounding_matters(self, model, spec) -> bool:
         """True when round-to-nearest int8 weights alone (activations float, scored on the
