@@ -40,7 +40,7 @@ def test_qat_lowers_the_distillation_loss_and_returns_a_plain_model(tiny, tmp_pa
     d = record["detail"]
     assert record["name"] == "qat" and record["layers"][-1] == "ab"
     assert d["steps"] > 10 and d["images"] == len(calib.samples) and d["minutes"] == 0.2
-    assert 10 <= d["seconds"] <= 30  # wall-clock bounded (12 s + the loss evaluations)
+    assert 11 <= d["seconds"] <= 120  # wall-clock bounded (12 s + the loss evaluations)
     # the fake-quantized (int8) model is closer to the original FP32 output than before
     assert d["distill_mse_after"] < 0.9 * d["distill_mse_before"], d
     # the input model is untouched; the result is the same plain architecture
