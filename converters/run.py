@@ -304,7 +304,8 @@ def _convert_one(res, fmt, model, spec, options, common, explicit) -> None:
         res.ok = True
     except Exception as e:  # one failing format must not stop the others
         res.seconds = time.perf_counter() - t0
-        res.error = one_line(e)
+        # a budget failure's one line lists every attempt: keep it whole
+        res.error = one_line(e, limit=None if getattr(e, "whole_line", False) else 300)
 
 
 def _holdout(cs, reference):

@@ -193,6 +193,9 @@ def test_convert_cli_fails_an_unmeetable_budget(registered, tmp_path):
     assert "BudgetError" in result.output
     assert "Tried (dPSNR dB/PSNR vs FP32 dB/dE00): int8 " in result.output
     assert "Fix: loosen the budget" in result.output
+    # the summary keeps the whole line: every attempt, not the first 300 characters
+    tried = result.output.split("Tried (dPSNR dB/PSNR vs FP32 dB/dE00): ")[1].split("\n")[0]
+    assert len(tried.split(", ")) >= 3, tried
     assert not (tmp_path / "spiky2-budget-tflite-int8.tflite").exists()
 
 

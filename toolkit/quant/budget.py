@@ -85,6 +85,8 @@ PARETO_SUFFIX = ".pareto.png"
 class BudgetError(RuntimeError):
     """No strategy met the budget; the one-line message lists every attempt and the fix."""
 
+    whole_line = True  # its one line lists every attempt: reports keep it uncut
+
     def __init__(self, message: str, attempts: list[Attempt]) -> None:
         super().__init__(message)
         self.attempts = attempts
