@@ -35,6 +35,7 @@ MIN_PIXELS = 120_000
 ENV = "EDGECOLOR_HOST_THREADS"
 
 _pool: ThreadPoolExecutor | None = None
+_pool_size = 0
 _pool_lock = threading.Lock()
 _pipelined = 0  # engines running that overlap their own stages (guarded by _pool_lock)
 
@@ -67,10 +68,11 @@ def host_threads() -> int:
 
 
 def _shared_pool(workers: int) -> ThreadPoolExecutor:
-    global _pool
+    global _pool, _pool_size
     with _pool_lock:
-        if _pool is None or _pool._max_workers < workers:  # grows, never shrinks
-            _pool = ThreadPoolExecutor(workers, thread_name_prefix="edgecolor-band")
+        if _pool is None or _pool_size < workers:  # grows, never shrinks
+            _pool, _pool_size = ThreadPoolExecutor(
+                workers, thread_name_prefix="edgecolor-band"), workers
         return _pool
 
 
