@@ -17,13 +17,13 @@ Units: L 0..100, ab in Lab units, times in ms.
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable
 
 import cv2
 import numpy as np
 
 from edgecolor import color
+from edgecolor.bench.stats import time_round_robin
 from edgecolor.color_u8 import lab_to_rgb_u8
 
 # mean/scale that PrePostProcessor applies as (x - mean) / scale, per edgecolor normalization
@@ -32,13 +32,9 @@ _PPP_NORM = {"l/100": (0.0, 100.0), "l/50-1": (50.0, 50.0), "l-50": (50.0, 1.0),
 
 
 def _median_ms(fn: Callable[[], object], n: int) -> float:
+    """Median ms of ``n`` calls after one warm-up (edgecolor.bench.stats' timer)."""
     fn()
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return statistics.median(times)
+    return statistics.median(time_round_robin({"fn": fn}, n)["fn"])
 
 
 def ppp_infer(xml: str, spec, frame_hw: tuple[int, int], algorithm: str = "linear",
