@@ -280,10 +280,63 @@ def onnx_float_nodes(proto, model, spec: ModelSpec, float_layers: Iterable[str])
     return float_nodes(nodes, float_layers, "onnx")
 
 
+def still_int8(model_bytes: bytes, nodes: Iterable[str]) -> dict[str, str]:
+    """Quantized TFLite flatbuffer + denylisted node names -> {node: op type} for the
+    nodes whose op still writes an int8 tensor (the quantizer ignored their denylisting).
+    Names the flatbuffer lacks are not reported."""
+    # quantizing can rename a tensor by fusing names ("a/conv1" -> "a/conv1;a/conv"):
+    # a node matches a tensor when they share one ';'-separated part
+    part_node = {part: n for n in nodes for part in n.split(";")}
+    interp = _tflite_graph(model_bytes)
+    found: dict[str, str] = {}
+    for op in interp._get_ops_details():
+        if op["op_name"] in _TFLITE_SKIP:
+            continue
+        for t in op["outputs"]:
+            d = interp._get_tensor_details(t, 0)
+            node = next((part_node[p] for p in d["name"].split(";") if p in part_node), None)
+            if node is not None and np.dtype(d["dtype"]) == np.int8:
+                found[node] = op["op_name"]
+    return found
+
+
+def tflite_denylisted(debugger, nodes: list[str],
+                      node_layers: dict[str, str] | None = None) -> tuple[bytes, list[str]]:
+    """A calibrated ``QuantizationDebugger`` + denylisted node names -> (flatbuffer with
+    those nodes in float, op types widened to float).
+
+    TFLite's quantizer silently ignores ``denylisted_nodes`` for some op types (TF 2.20:
+    TRANSPOSE_CONV stays int8), so the result is checked; an op type whose node stayed int8
+    is denylisted by type (``denylisted_ops``: every op of that type runs in float), and
+    that widening is returned so the manifest can say so. ValueError when a node is still
+    int8 after that (naming its layer when ``node_layers`` is given).
+    """
+    from edgecolor._tf import import_tf
+
+    tf = import_tf()[0]
+    options = tf.lite.experimental.QuantizationDebugOptions
+    debugger.options = options(denylisted_nodes=nodes or None)
+    data = debugger.get_nondebug_quantized_model()
+    ignored = still_int8(data, nodes) if nodes else {}
+    if not ignored:
+        return data, []
+    widened = sorted(set(ignored.values()))
+    debugger.options = options(denylisted_nodes=nodes, denylisted_ops=widened)
+    data = debugger.get_nondebug_quantized_model()
+    left = still_int8(data, nodes)
+    if left:
+        names = [(node_layers or {}).get(n, n) for n in left]
+        raise ValueError(f"tflite: the quantizer keeps {', '.join(dict.fromkeys(names))} in "
+                         "int8 even when denylisted by name and by op type; leave it out of "
+                         "float_layers or use fp16")
+    return data, widened
+
+
 def tflite_selective_int8(converter, model, spec: ModelSpec,
-                          float_layers: Iterable[str]) -> bytes:
+                          float_layers: Iterable[str]) -> tuple[bytes, list[str]]:
     """A TFLiteConverter set up for int8 (optimizations + representative dataset) ->
-    flatbuffer with ``float_layers`` (Keras names) left in float.
+    (flatbuffer with ``float_layers`` (Keras names) left in float, op types that had to be
+    kept float by type, see :func:`tflite_denylisted`).
 
     TFLite's supported way: ``QuantizationDebugger(converter=...)`` calibrates, then
     ``QuantizationDebugOptions(denylisted_nodes=...)`` + ``get_nondebug_quantized_model()``.
@@ -297,9 +350,9 @@ def tflite_selective_int8(converter, model, spec: ModelSpec,
     converter.inference_output_type = tf.float32
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter, debug_dataset=converter.representative_dataset)
-    nodes = tflite_float_nodes(debugger.calibrated_model, model, spec, float_layers)
-    debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
-    return debugger.get_nondebug_quantized_model()
+    node_layers = tflite_node_layers(debugger.calibrated_model, layer_scopes(model, spec))
+    nodes = float_nodes(node_layers, float_layers, "tflite")
+    return tflite_denylisted(debugger, nodes, node_layers)
 
 
 def onnx_prepared(fp32, flavour, **rewrites):

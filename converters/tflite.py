@@ -49,13 +49,14 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
         model = upsampling_as_resize(model)
     fn = frozen_function(model, spec)
     float_layers = list(options.extra.get("float_layers") or []) if precision == "int8" else []
+    float_ops: list[str] = []  # op types TFLite could only keep float by type
     with quiet_converter():
         conv = tf.lite.TFLiteConverter.from_concrete_functions([fn])
         _configure(conv, tf, precision, options)
         if float_layers:  # selective int8: QuantizationDebugger denylist (converters.float_layers)
             from edgecolor.converters.float_layers import tflite_selective_int8
 
-            data = tflite_selective_int8(conv, keras_model, spec, float_layers)
+            data, float_ops = tflite_selective_int8(conv, keras_model, spec, float_layers)
         else:
             data = conv.convert()
     inputs, outputs = tensor_details(data, spec)
@@ -68,10 +69,13 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
                       "optimizations": _describe(precision),
                       "graph": "frozen, batch 1" + (
                           ", nearest upsampling as RESIZE_NEAREST_NEIGHBOR" if rewrite else ""),
-                      "float_layers": float_layers},
+                      "float_layers": float_layers,
+                      **({"float_ops": float_ops} if float_ops else {})},
         "float_layers": float_layers,
-        "notes": ["selective int8: float I/O, denylisted layers run in float"]
-        if float_layers else [],
+        "notes": (["selective int8: float I/O, denylisted layers run in float"]
+                  if float_layers else []) + [
+            f"every {op} op runs in float: TFLite's quantizer keeps {op} int8 when it is "
+            "denylisted by name" for op in float_ops],
     }
 
 

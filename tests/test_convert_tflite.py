@@ -116,3 +116,36 @@ def test_calibrated_precisions_need_data_and_minmax(convert_setup, tmp_path):
     with pytest.raises(ValueError, match="unknown precision"):
         convert(model, spec, "int4", tmp_path / "a.tflite", ConvertOptions())
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_float_transposed_conv_really_runs_in_float(calib_dir, tmp_path):
+    """TFLite's quantizer ignores ``denylisted_nodes`` for TRANSPOSE_CONV (TF 2.20): a
+    transposed convolution asked to stay float must run in float (kept by op type), and the
+    manifest must say that every TRANSPOSE_CONV was widened."""
+    from edgecolor._tf import import_tf
+    from edgecolor.converters.tflite import convert
+    from edgecolor.spec import InputSpec, ModelSpec, OutputSpec
+
+    _, keras = import_tf()
+    L = keras.layers
+    keras.utils.set_random_seed(0)
+    spec = ModelSpec("deconv", (InputSpec("l", (32, 32), "l/50-1", 1),),
+                     OutputSpec("ab", "ab_tanh", 128.0))
+    inp = L.Input((32, 32, 1), batch_size=1, name="l")
+    x = L.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="down")(inp)
+    x = L.Conv2DTranspose(8, 3, strides=2, padding="same", activation="relu", name="up")(x)
+    out = L.Conv2D(2, 1, activation="tanh", name="ab")(x)
+    model = keras.Model(inp, out)
+    cs = CalibrationSet.from_folder(calib_dir, spec, size=8, holdout=0)
+    path = tmp_path / "deconv-int8.tflite"
+    fields = convert(model, spec, "int8", path,
+                     ConvertOptions(calib=cs, extra={"float_layers": ["up"]}))
+    interp = make_interpreter(model_path=str(path))
+    kinds = {}
+    for op in interp._get_ops_details():
+        out_dtype = interp._get_tensor_details(op["outputs"][0], 0)["dtype"]
+        kinds.setdefault(op["op_name"], set()).add(np.dtype(out_dtype).name)
+    assert kinds["TRANSPOSE_CONV"] == {"float32"}
+    assert "int8" in kinds["CONV_2D"]  # the rest is still quantized
+    assert fields["converter"]["float_ops"] == ["TRANSPOSE_CONV"]
+    assert any("every TRANSPOSE_CONV op runs in float" in n for n in fields["notes"])

@@ -123,9 +123,7 @@ class TFLiteBackend(QuantBackend):
     def quantize(self, float_layers=()):
         nodes = self.nodes_for(float_layers)
         with quiet_converter():
-            self._debugger.options = self._tf.lite.experimental.QuantizationDebugOptions(
-                denylisted_nodes=nodes or None)
-            return self._debugger.get_nondebug_quantized_model()
+            return layer_map.tflite_denylisted(self._debugger, nodes, self.node_layers)[0]
 
     def infer_fn(self, quantized: bytes) -> Infer:
         from edgecolor.runtimes.tflite import dequantize, make_interpreter, match_inputs
