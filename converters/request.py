@@ -35,7 +35,8 @@ class ConvertRequest:
     DeviceProfile. calib: image folder (None: the bundled samples). calib_size: images
     calibrated on (None: all). weights: "default", None (random init) or a path. imgsz:
     square input size (None: the profile's, else the model's). max_dpsnr / min_psnr_fp32 (dB)
-    / max_de (CIEDE2000): fidelity bounds of int8 rows; budget False: plain int8. qat:
+    / max_de (CIEDE2000): fidelity bounds of int8 rows; min_speedup (× the same runtime's
+    FP32 speed): the budget's optional speed floor; budget False: plain int8. qat:
     minutes of quantization-aware fine-tuning the budget tries last (None / 0: never; Keras
     models only); qat_images: its training photo folder (None: the calibration photos).
     """
@@ -58,6 +59,7 @@ class ConvertRequest:
     budget: bool | None = None
     min_psnr_fp32: float | None = None
     max_de: float | None = None
+    min_speedup: float | None = None
     qat: float | None = None
     qat_images: str | Path | None = None
     model_kw: dict | None = None

@@ -172,7 +172,8 @@ def test_convert_cli_records_the_budget_in_manifest_and_summary(registered, tmp_
     q = manifest["quantization"]
     assert manifest["float_layers"] == q["float_layers"] == ["spike"]
     assert q["max_dpsnr"] == BUDGET and q["validation"]["dpsnr"] <= BUDGET
-    assert q["budget"] == {"max_dpsnr": BUDGET, "min_psnr_fp32": 40.0, "max_de": 4.0}
+    assert q["budget"] == {"max_dpsnr": BUDGET, "min_psnr_fp32": 40.0, "max_de": 4.0,
+                           "min_speedup": None}
     checks = {c["figure"]: c for c in q["checks"]}
     assert set(checks) == {"dpsnr", "psnr_vs_fp32", "de_mean"}
     assert all(c["held"] for c in checks.values())
@@ -218,3 +219,43 @@ def test_eccv16_head_options_are_each_converted_and_scored():
     assert (options["head in float"]["score"]["psnr_vs_fp32"]
             > options["int8 in graph"]["score"]["psnr_vs_fp32"])
     assert result["chosen"] in options
+
+
+def test_speed_floor_refuses_candidates_that_keep_colors_but_run_slowly(registered, tmp_path):
+    """--min-speedup X: a candidate within the fidelity bounds is timed against the same
+    runtime's FP32 artifact; below X it is not within budget. No 64-px int8 model runs 1000x
+    faster than its FP32 twin, so every candidate that kept the colors is refused by speed."""
+    weights, folder = registered["one"]
+    result = _convert("spiky-budget", weights, folder, tmp_path / "fast",
+                      extra=["--min-speedup", "1000"])
+    assert result.exit_code == 1, result.output
+    assert "speed >= 1000x FP32" in result.output
+    assert "kept the colors but ran below 1000x FP32 speed" in result.output
+    tried = result.output.split("Tried (dPSNR dB/PSNR vs FP32 dB/dE00): ")[1].split("\n")[0]
+    timed = [t for t in tried.split(", ") if "x FP32" in t]
+    assert timed and all("+float[spike]" in t or "int16x8" in t for t in timed), tried
+    assert not (tmp_path / "fast" / "spiky-budget-tflite-int8.tflite").exists()
+
+    # a floor every candidate clears: the same choice as without one, with the check recorded
+    result = _convert("spiky-budget", weights, folder, tmp_path / "any",
+                      extra=["--min-speedup", "0.001"])
+    assert result.exit_code == 0, result.output
+    q = json.loads((tmp_path / "any" / "spiky-budget-tflite-int8.json").read_text())[
+        "quantization"]
+    assert q["float_layers"] == ["spike"] and q["budget"]["min_speedup"] == 0.001
+    speed = next(c for c in q["checks"] if c["figure"] == "speedup")
+    assert speed["held"] and speed["value"] > 0.001
+    chosen = next(a for a in q["attempts"] if a["float_layers"] == ["spike"])
+    assert chosen["speedup"] == pytest.approx(speed["value"], abs=0.01)
+
+
+def test_a_chosen_artifact_slower_than_fp32_is_flagged_in_the_summary():
+    from edgecolor.quant.budget import speed_warning, summary_note
+
+    assert speed_warning(1.3) is None and speed_warning(None) is None
+    warning = speed_warning(0.05)
+    assert "0.05x" in warning and "--min-speedup 1" in warning
+    record = {"validation": {"images": 20}, "float_layers": [], "strategy": "int16x8",
+              "checks": [], "speed": {"speedup_vs_fp32": 0.05, "warning": warning}}
+    note = summary_note(record)
+    assert "0.05x FP32 speed" in note and "⚠ slower than the same runtime's FP32" in note

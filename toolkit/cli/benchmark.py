@@ -53,7 +53,8 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 def command(model, io, target, formats, precisions, calib, calib_size, calib_method, weights,
             imgsz, width, out_dir, images, runs, warmup, seconds, max_seconds, threads, profile,
             runner, device, reference, compare, fail_if, metrics, allow_overlap, timeout_s,
-            verbose, max_dpsnr=None, min_psnr_fp32=None, max_de=None, no_budget=False,
+            verbose, max_dpsnr=None, min_psnr_fp32=None, max_de=None, min_speedup=None,
+            no_budget=False,
             qat=None, qat_images=None, model_kw=None):
     """Convert MODEL to every artifact of the device profile, then bench them all.
 
@@ -107,9 +108,10 @@ def command(model, io, target, formats, precisions, calib, calib_size, calib_met
             calib=calib, calib_size=calib_size or None, calib_method=calib_method,
             out_dir=out, weights=weights or "default", imgsz=imgsz, threads=settings.threads,
             width=width, on_start=started, on_done=finished, io=io, model_kw=model_kw or {},
-            max_dpsnr=max_dpsnr, min_psnr_fp32=min_psnr_fp32, max_de=max_de, qat=qat,
+            max_dpsnr=max_dpsnr, min_psnr_fp32=min_psnr_fp32, max_de=max_de,
+            min_speedup=min_speedup, qat=qat,
             qat_images=qat_images,
-            budget=budget_flag(no_budget, max_dpsnr, min_psnr_fp32, max_de),
+            budget=budget_flag(no_budget, max_dpsnr, min_psnr_fp32, max_de, min_speedup),
             log=lambda line: click.echo(line, err=True)))
     except ConvertRequestError as e:
         click.echo(f"error: {str(e).splitlines()[0]}", err=True)

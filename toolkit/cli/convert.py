@@ -41,7 +41,7 @@ from edgecolor.cli.options import budget_flag, check_model_options, conversion_o
 @conversion_options
 def command(model, io, weights, target, out_dir, formats, precisions, calib, calib_size,
             calib_method, imgsz, threads, width, opset, seed, max_dpsnr, min_psnr_fp32, max_de,
-            no_budget, qat, qat_images, model_kw):
+            min_speedup, no_budget, qat, qat_images, model_kw):
     """Convert a zoo model, or your own (.onnx / .keras / .h5 / SavedModel), to the
     artifacts a device needs, each with a JSON manifest (your model's colorization contract
     is inferred from the graph, or stated with --io).
@@ -61,6 +61,7 @@ def command(model, io, weights, target, out_dir, formats, precisions, calib, cal
       edgecolor convert --target jetson-orin-nano --calib photos/ -o art/ --imgsz 224
       edgecolor convert --format tflite --precision int8 --max-dpsnr 0.3 --calib photos/ -o art/
       edgecolor convert --precision int8 --min-psnr-fp32 42 --max-de 1.0 --calib photos/ -o art/
+      edgecolor convert --format tflite --precision int8 --min-speedup 1.5 --calib photos/ -o art/
       edgecolor convert --model eccv16 --option head=bins --option temperature=0.38 \\
           --calib photos/ -o art-bins/
       edgecolor convert --model my_colorizer.onnx --target x86-cpu --calib photos/ -o art/
@@ -76,8 +77,9 @@ def command(model, io, weights, target, out_dir, formats, precisions, calib, cal
         opset=opset, width=width, seed=seed, on_start=_start, on_done=_done,
         max_dpsnr=max_dpsnr, model_kw=model_kw, io=io,
         log=lambda line: click.echo(line, err=True),
-        min_psnr_fp32=min_psnr_fp32, max_de=max_de, qat=qat, qat_images=qat_images,
-        budget=budget_flag(no_budget, max_dpsnr, min_psnr_fp32, max_de))
+        min_psnr_fp32=min_psnr_fp32, max_de=max_de, min_speedup=min_speedup, qat=qat,
+        qat_images=qat_images,
+        budget=budget_flag(no_budget, max_dpsnr, min_psnr_fp32, max_de, min_speedup))
     try:
         profile = request.resolve().profile.name  # profile, rows, options: checked once
         source = announce_weights(model, weights, width or model_kw.get("width"))

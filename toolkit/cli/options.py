@@ -65,6 +65,11 @@ def conversion_options(f):
         click.option("--max-de", type=click.FloatRange(min=0), metavar="DE",
                      help="int8 color budget: most mean CIEDE2000 vs the FP32 colorization "
                      "(about 2.3 is just noticeable). Default: not bounded."),
+        click.option("--min-speedup", type=click.FloatRange(min=0), metavar="X",
+                     help="int8 speed floor: a candidate must run at least X times as fast "
+                     "as the same runtime's FP32 artifact (timed on this host) to count as "
+                     "within budget. Default: not bounded (a chosen artifact slower than "
+                     "FP32 is flagged)."),
         click.option("--no-budget", is_flag=True, help="Plain int8: no fidelity budget."),
         # plain float / path types: the request validates them (one line, exit 2)
         click.option("--qat", type=float, metavar="MINUTES",

@@ -6,7 +6,12 @@ on the validation split of the calibration images (never calibrated on), at full
 * ``min_psnr_fp32``: PSNR of the int8 colorization vs the FP32 model's own, dB (default from
   the device profile: 40);
 * ``max_de``: mean CIEDE2000 vs the FP32 colorization;
-* ``max_dpsnr``: ΔPSNR = PSNR(FP32 vs the photos) − PSNR(int8 vs the photos), dB.
+* ``max_dpsnr``: ΔPSNR = PSNR(FP32 vs the photos) − PSNR(int8 vs the photos), dB;
+* ``min_speedup`` (optional, ``--min-speedup``): the least speed of the candidate vs the
+  same runtime's FP32 artifact (×, median latency, timed round-robin with it on this host).
+  A candidate that keeps the colors but misses it is not within budget, and the search goes
+  on (TFLite's int16x8 runs on reference kernels: 0.05× FP32 on x86). Without it, a chosen
+  artifact slower than FP32 is still flagged in the summary and the manifest.
 
 Candidates are tried in cost order, in tiers; the search stops after the first tier that
 produced a candidate within budget, then every scored candidate is timed (round-robin with
@@ -102,31 +107,38 @@ def _bound(value: float | None, option: str, unit: str) -> float | None:
 
 @dataclass(frozen=True)
 class Budget:
-    """What a budgeted int8 artifact must keep (None: not bounded; at least one is set).
+    """What a budgeted int8 artifact must keep (None: not bounded; at least one fidelity
+    bound is set).
 
     max_dpsnr: dB vs the photos; min_psnr_fp32: dB vs the FP32 colorization; max_de: mean
-    CIEDE2000 vs the FP32 colorization. Means over the validation photos.
+    CIEDE2000 vs the FP32 colorization (means over the validation photos); min_speedup:
+    least speed vs the same runtime's FP32 artifact (×).
     """
 
     max_dpsnr: float | None = None
     min_psnr_fp32: float | None = None
     max_de: float | None = None
+    min_speedup: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "max_dpsnr", _bound(self.max_dpsnr, "--max-dpsnr", "dB"))
         object.__setattr__(self, "min_psnr_fp32",
                            _bound(self.min_psnr_fp32, "--min-psnr-fp32", "dB"))
         object.__setattr__(self, "max_de", _bound(self.max_de, "--max-de", "dE00 units"))
+        object.__setattr__(self, "min_speedup",
+                           _bound(self.min_speedup, "--min-speedup", "times FP32 speed"))
         if self.max_dpsnr is None and self.min_psnr_fp32 is None and self.max_de is None:
             raise ValueError("a budget needs --max-dpsnr, --min-psnr-fp32 or --max-de")
 
-    def checks(self, score: Score) -> list[dict]:
-        """Each bound -> {figure, limit, value, held, margin} (margin > 0: room left)."""
+    def checks(self, score: Score, speedup: float | None = None) -> list[dict]:
+        """Each bound -> {figure, limit, value, held, margin} (margin > 0: room left).
+        speedup: the candidate's speed vs FP32 (×), for ``min_speedup``."""
         out = []
         for figure, limit, value, upper in (
                 ("dpsnr", self.max_dpsnr, score.dpsnr, True),
                 ("psnr_vs_fp32", self.min_psnr_fp32, score.psnr_vs_fp32, False),
-                ("de_mean", self.max_de, score.de_mean, True)):
+                ("de_mean", self.max_de, score.de_mean, True),
+                ("speedup", self.min_speedup, speedup, False)):
             if limit is None:
                 continue
             if value is None:
@@ -138,9 +150,14 @@ class Budget:
                         "held": margin >= -1e-9, "margin": round(margin, 3)})
         return out
 
-    def holds(self, score: Score | None) -> bool:
-        """True when ``score`` meets every bound."""
-        return score is not None and all(c["held"] for c in self.checks(score))
+    def holds(self, score: Score | None, speedup: float | None = None) -> bool:
+        """True when ``score`` (and ``speedup``, × FP32) meets every bound."""
+        return score is not None and all(c["held"] for c in self.checks(score, speedup))
+
+    def fidelity_holds(self, score: Score | None) -> bool:
+        """True when ``score`` meets every bound but the speed floor."""
+        return score is not None and all(c["held"] for c in self.checks(score)
+                                         if c["figure"] != "speedup")
 
     def text(self) -> str:
         """"dPSNR <= 0.3 dB, PSNR vs FP32 >= 40 dB"-style."""
@@ -151,16 +168,19 @@ class Budget:
             parts.append(f"PSNR vs FP32 >= {self.min_psnr_fp32:g} dB")
         if self.max_de is not None:
             parts.append(f"dE00 vs FP32 <= {self.max_de:g}")
+        if self.min_speedup is not None:
+            parts.append(f"speed >= {self.min_speedup:g}x FP32")
         return ", ".join(parts)
 
     def to_dict(self) -> dict:
         """JSON-ready record."""
         return {"max_dpsnr": self.max_dpsnr, "min_psnr_fp32": self.min_psnr_fp32,
-                "max_de": self.max_de}
+                "max_de": self.max_de, "min_speedup": self.min_speedup}
 
 
 _FIGURE_TEXT = {"dpsnr": ("dPSNR", "dB"), "psnr_vs_fp32": ("PSNR vs FP32", "dB"),
-                "de_mean": ("dE00 vs FP32", "")}
+                "de_mean": ("dE00 vs FP32", ""), "speedup": ("speed", "x FP32")}
+_AT_LEAST = ("psnr_vs_fp32", "speedup")  # figures bounded from below
 
 
 def checks_text(checks: list[dict]) -> str:
@@ -168,7 +188,7 @@ def checks_text(checks: list[dict]) -> str:
     parts = []
     for c in checks:
         name, unit = _FIGURE_TEXT[c["figure"]]
-        op = ">=" if c["figure"] == "psnr_vs_fp32" else "<="
+        op = ">=" if c["figure"] in _AT_LEAST else "<="
         if c["value"] is None:
             parts.append(f"{name} not measured")
             continue
@@ -195,12 +215,13 @@ class Attempt:
     records: list = field(default_factory=list)  # what that fix did (its records)
     ms: float | None = None  # median latency, same runner settings as the FP32 artifact
     tier: int = 0
+    speedup: float | None = None  # × FP32 speed, timed in the search (only with min_speedup)
 
     def within(self, budget: Budget | float) -> bool:
         """True when it scored within ``budget`` (a number: a ΔPSNR budget in dB)."""
         if not isinstance(budget, Budget):
             budget = Budget(max_dpsnr=budget)
-        return budget.holds(self.score)
+        return budget.holds(self.score, self.speedup)
 
     def label(self) -> str:
         """"int8 minmax + float [spike]"-style name."""
@@ -232,6 +253,8 @@ class Attempt:
         text = f"{self.short()} {s.dpsnr:.2f}/{s.psnr_vs_fp32:.1f}"
         if s.de_mean is not None:
             text += f"/{s.de_mean:.2f}"
+        if self.speedup is not None:
+            text += f" at {self.speedup:.2f}x FP32"
         return text
 
     def to_dict(self) -> dict:
@@ -240,6 +263,7 @@ class Attempt:
                 "calib_method": self.calib_method, "float_layers": list(self.float_layers),
                 "ptq": self.ptq, "extra": dict(self.extra), "error": self.error,
                 "tier": self.tier, "ms": None if self.ms is None else round(self.ms, 3),
+                "speedup": None if self.speedup is None else round(self.speedup, 2),
                 "score": self.score.to_dict() if self.score else None,
                 **({"ptq_records": list(self.records)} if self.records else {})}
 
@@ -365,6 +389,8 @@ class BudgetedConversion:
         self.weight_only: Score | None = None  # round-to-nearest weights, float activations
         self.qat_minutes = qat_minutes or None
         self.qat_images = qat_images
+        self._fp32: tuple[Path, dict] | None = None  # the same runtime's FP32 artifact
+        self._fp32_runner = None  # activated while the search times candidates
 
     def _activation_ranges(self, model, calib) -> list[dict]:
         """Measured once: the ranking's preselection and the risk checks both use them."""
@@ -442,6 +468,11 @@ class BudgetedConversion:
             return self._fields(options, precision, chosen, attempts, speed, model, spec,
                                 out_path)
         finally:
+            if self._fp32_runner is not None:
+                with contextlib.suppress(Exception):
+                    self._fp32_runner.deactivate()
+                self._fp32_runner = None
+            self._fp32 = None
             shutil.rmtree(work, ignore_errors=True)
 
     # -- the strategy loop ------------------------------------------------------------------
@@ -475,6 +506,8 @@ class BudgetedConversion:
                                                  threads=options.threads)
                 with runner:
                     a.score = self.validator.score(runner.infer)
+                    if budget.min_speedup is not None and budget.fidelity_holds(a.score):
+                        a.speedup = self._speedup(runner, model, spec, options, work)
             except Exception as e:  # a failing candidate is an attempt, not a crash
                 a.error = one_line(e, 200)
             attempts.append(a)
@@ -621,22 +654,49 @@ class BudgetedConversion:
 
     def _failure(self, precision: str, attempts: list[Attempt]) -> str:
         n = len(self.validator.vset)
+        slow = [a for a in attempts if self.budget.fidelity_holds(a.score)]
+        why = (f"{len(slow)} candidate{'s' if len(slow) != 1 else ''} kept the colors but "
+               f"ran below {self.budget.min_speedup:g}x FP32 speed (lower --min-speedup, or "
+               "use fp16/fp32). " if slow else "")
         return (f"{self.fmt.name} {precision}: budget {self.budget.text()} not met "
                 f"({n} validation image{'s' if n != 1 else ''}, <= "
-                f"{self.max_float_fraction:.0%} of layers float). Fix: loosen the budget "
+                f"{self.max_float_fraction:.0%} of layers float). {why}Fix: loosen the budget "
                 "(--max-dpsnr, --min-psnr-fp32, --max-de), --calib more deployment images, or "
                 "use fp16/fp32. Tried (dPSNR dB/PSNR vs FP32 dB/dE00): "
                 + ", ".join(a.line() for a in attempts))
 
+    def _fp32_artifact(self, model, spec, options, work) -> tuple[Path, dict]:
+        """The same runtime's FP32 artifact (converted once per conversion)."""
+        if self._fp32 is None:
+            path = work / f"fp32{self.fmt.suffix}"
+            fields = self.fmt.load_converter()(model, spec, "fp32", path,
+                                               replace(options, calib=None, extra={}))
+            self._fp32 = path, fields
+        return self._fp32
+
+    def _speedup(self, runner, model, spec, options, work) -> float | None:
+        """An activated candidate runner -> its speed vs the FP32 artifact (×; median
+        latencies, timed round-robin with it); None when timing fails (the speed floor
+        then counts as missed)."""
+        try:
+            if self._fp32_runner is None:
+                path, fields = self._fp32_artifact(model, spec, options, work)
+                fp32 = runner_class(self.fmt)(path, spec, fields, threads=options.threads)
+                fp32.activate()
+                self._fp32_runner = fp32
+            ms = round_robin_ms({"fp32": self._fp32_runner, "candidate": runner},
+                                self.validator.vset.inputs[0], self.timing_runs)
+            return ms["fp32"] / ms["candidate"]
+        except Exception:  # noqa: BLE001 - reported as "speed not measured"
+            return None
+
     def _time(self, model, spec, options, work, attempts: list[Attempt]) -> dict:
         """Median latency of every scored candidate and of the same runtime's FP32 artifact
         (round-robin, one process) -> the speed record; sets each attempt's ``ms``."""
-        fp32 = work / f"fp32{self.fmt.suffix}"
         scored = [a for a in attempts if a.score is not None and a.path is not None]
         runners: dict = {}
         try:
-            fields = self.fmt.load_converter()(model, spec, "fp32", fp32,
-                                               replace(options, calib=None, extra={}))
+            fp32, fields = self._fp32_artifact(model, spec, options, work)
             cls = runner_class(self.fmt)
             runners["fp32"] = cls(fp32, spec, fields, threads=options.threads)
             for i, a in enumerate(scored):
@@ -672,10 +732,13 @@ class BudgetedConversion:
                    "dpsnr": a.score.dpsnr, "within": a.within(self.budget),
                    "chosen": a is chosen} for a in attempts if a.score is not None]
         front = pareto_front(points)
+        warning = speed_warning(speed.get("speedup_vs_fp32"))
+        if warning:
+            speed = {**speed, "warning": warning}
         record = {
             "budget": self.budget.to_dict(),
             "max_dpsnr": self.max_dpsnr,
-            "checks": self.budget.checks(score),
+            "checks": self.budget.checks(score, chosen.speedup),
             "strategy": chosen.strategy,
             "precision": chosen.precision,
             "calib_method": chosen.calib_method,
@@ -719,6 +782,15 @@ class BudgetedConversion:
         return fields
 
 
+def speed_warning(speedup: float | None) -> str | None:
+    """Speed of the chosen artifact vs the same runtime's FP32 (×) -> the warning a user
+    must see when it is slower (None when it is not, or was not measured)."""
+    if speedup is None or speedup >= 1.0:
+        return None
+    return (f"slower than the same runtime's FP32 artifact ({speedup:.2f}x): fp16/fp32 "
+            "would be faster; --min-speedup 1 refuses such candidates")
+
+
 def summary_note(record: dict) -> str:
     """The one-line budget result the convert summary shows: which bound held by how much."""
     v = record["validation"]
@@ -729,6 +801,8 @@ def summary_note(record: dict) -> str:
             f"float layers: {', '.join(floats) or 'none'}")
     if speed.get("speedup_vs_fp32"):
         text += f"; {speed['speedup_vs_fp32']:.2f}x FP32 speed"
+    if speed.get("warning"):
+        text += f"; ⚠ {speed['warning']}"
     return text
 
 
