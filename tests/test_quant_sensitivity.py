@@ -288,3 +288,56 @@ def test_concat_of_far_apart_ranges_is_flagged(rng):
     risks = concat_risks(model, activation_ranges(model, samples))
     assert [(r.layer, r.kind, r.severity) for r in risks] == [("far", "concat_ranges", "high")]
     assert risks[0].value == pytest.approx(100, rel=0.01) and "small" in risks[0].detail
+
+
+def build_joined(seed: int = 0):
+    """A small U-Net-like model: two branches (``skip``, ``wide``) joined by a Concatenate
+    (``join``) read by ``head``; -> (keras.Model, spec)."""
+    from edgecolor._tf import import_tf
+
+    _, keras = import_tf()
+    L = keras.layers
+    keras.utils.set_random_seed(seed)
+    spec = spiky_spec()
+    inp = L.Input((SIZE, SIZE, 1), batch_size=1, name="l")
+    x = L.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(inp)
+    x = L.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="conv2")(x)
+    a = L.Conv2D(8, 1, activation="relu", name="skip")(x)
+    b = L.Conv2D(8, 1, activation="relu", name="wide")(x)
+    j = L.Concatenate(name="join")([a, b])
+    h = L.Conv2D(8, 1, activation="relu", name="head")(j)
+    h = L.UpSampling2D(name="up1")(h)
+    out = L.Conv2D(2, 3, padding="same", activation="tanh", name="ab")(h)
+    return keras.Model(inp, out, name="joined"), spec
+
+
+def test_joins_and_output_head_are_always_probed_and_grouped(calib_dir):
+    """A large model's ranking probes only MAX_PROBES layers: the joins and the output head
+    are always among them (a U-Net's int8 error sits where skips join, which activation
+    ranges do not show), and a join is probed with the layers that read it."""
+    from edgecolor.calibration import CalibrationSet
+    from edgecolor.quant.sensitivity import (
+        BackendSensitivity,
+        LayerSensitivity,
+        preselect,
+        probe_groups,
+        structural,
+    )
+    from edgecolor.quant.validation import Score
+
+    model, spec = build_joined()
+    assert structural(model) == ["join", "ab"]
+    assert probe_groups(model) == {"join": ["join", "head"]}
+    names = ["conv1", "conv2", "skip", "wide", "join", "head", "up1", "ab"]
+    calib = CalibrationSet.from_folder(calib_dir, spec, size=4, holdout=0)
+    picked = preselect(model, names, calib.samples, 3, always=structural(model))
+    assert len(picked) == 3 and {"join", "ab"} <= set(picked)
+    assert picked == [n for n in names if n in picked]  # model order
+    plain = preselect(model, names, calib.samples, 3)
+    assert "join" not in plain or "ab" not in plain  # ranges alone miss one of them
+    # a probed group ranks as one: a prefix of the ranking keeps the join and its reader
+    full = Score(psnr=20.0, psnr_vs_fp32=35.0, dpsnr=1.0)
+    layers = [LayerSensitivity("join", "Concatenate", ["join", "head"], all_but_psnr=45.0),
+              LayerSensitivity("ab", "Conv2D", all_but_psnr=36.0)]
+    ranked = BackendSensitivity("tflite", "int8", "minmax", "t", 20.0, full, layers)
+    assert ranked.ranking() == ["join", "head", "ab"]

@@ -31,7 +31,9 @@ the same runtime's FP32 artifact) and the *fastest* one within budget is kept:
    :mod:`edgecolor.quant.sensitivity` on the same backend (on the best of tiers 1-2), up
    to ``max_float_fraction`` of the layers and MAX_FLOAT_TRIALS candidates (TFLite
    denylist, NNCF ignored scope, ONNX Runtime nodes_to_exclude); a model with more than
-   MAX_PROBES layers ranks only the MAX_PROBES layers with the most outlying FP32 ranges;
+   MAX_PROBES layers probes its joins and output head, then the layers with the most
+   outlying FP32 ranges, up to MAX_PROBES; a join is probed (and ranked) together with the
+   layers it feeds;
 5. the format's other calibration methods (minmax / percentile / entropy), plain and then
    with the same float layers, best validation PSNR first;
 6. TFLite: int16x8 (int16 activations, int8 weights);
@@ -632,7 +634,7 @@ class BudgetedConversion:
     def _rank(self, model, spec, precision, options) -> list[str]:
         """Layers most worth keeping in float first (all-but-one sensitivity on this backend)."""
         from edgecolor.quant.backends import make_backend
-        from edgecolor.quant.sensitivity import analyze_backend
+        from edgecolor.quant.sensitivity import analyze_backend, probe_groups, structural
 
         if self.progress:
             self.progress(f"ranking layers on {self.fmt.name}")
@@ -643,9 +645,12 @@ class BudgetedConversion:
         else:
             backend = make_backend(self.fmt.name, model, spec, options.calib, precision,
                                    method)
+        foreign = src.is_onnx_source(model)
         result = analyze_backend(backend, self.validator, modes=("all_but",), with_stats=False,
                                  max_probes=MAX_PROBES,
-                                 ranges=self._activation_ranges(model, options.calib))
+                                 ranges=self._activation_ranges(model, options.calib),
+                                 groups=None if foreign else probe_groups(model),
+                                 always=None if foreign else structural(model))
         self.layer_count = result.layer_count
         self.ranking = result.ranking()
         return self.ranking

@@ -14,7 +14,13 @@ The backend's own selective-quantization tool makes the variants (see
 Each variant is a full quantization, so a large model (DenseNet121's U-Net has 400+
 layers; NNCF takes about a minute per variant at 256x256 on 2 cores) would take hours.
 With ``max_probes`` only that many layers are probed, preselected on the FP32 Keras model
-by :func:`preselect` (one forward pass per image); the others are not ranked.
+by :func:`preselect` (one forward pass per image); the others are not ranked. The output
+head and the joins (:func:`structural`) are always probed: a U-Net's int8 error is often
+set where skips join, which activation ranges alone do not show.
+
+A join (Concatenate) is probed as a group, with the layers it feeds (:func:`probe_groups`):
+its int8 output shares one scale across inputs of different ranges, and a join kept float
+alone is re-quantized to that scale by its readers.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from edgecolor.quant.backends import QuantBackend, make_backend
 from edgecolor.quant.validation import Score, ValidationSet, Validator, keras_infer
 
 MODES = ("only", "all_but")
+JOINS = ("Concatenate",)  # one int8 scale over inputs of different ranges
 TIE_DB = 0.05  # dB: a smaller all_but recovery counts as none (ranked by ``only``)
 
 
@@ -42,6 +49,7 @@ class LayerSensitivity:
 
     layer: str
     kind: str  # Keras class name ("Conv2D", "Sequential" for a block)
+    float_set: list[str] = field(default_factory=list)  # kept float by all_but ([] = [layer])
     only_psnr: float | None = None
     all_but_psnr: float | None = None
     all_but_dpsnr: float | None = None  # PSNR loss vs ground truth with this layer float
@@ -76,8 +84,10 @@ class BackendSensitivity:
         return pareto_front(self.variants)
 
     def ranking(self) -> list[str]:
-        """Layer names, most sensitive first."""
-        return [s.layer for s in self.layers]
+        """Layer names, most sensitive first (a probed group brings its other layers right
+        after it, so that a prefix of the ranking keeps the group float together)."""
+        names = [n for s in self.layers for n in (s.float_set or [s.layer])]
+        return list(dict.fromkeys(names))
 
     def to_dict(self) -> dict:
         """JSON-ready record."""
@@ -103,10 +113,30 @@ def rank(layers: list[LayerSensitivity], full_psnr: float) -> list[LayerSensitiv
     return sorted(layers, key=key)
 
 
+def structural(model) -> list[str]:
+    """Keras model -> the layers a ranking always probes: the joins (:data:`JOINS`) and the
+    output head (the layers writing the model's outputs), in model order."""
+    from edgecolor.quant.equalize import consumers
+
+    users = consumers(model)
+    return [layer.name for layer in top_layers(model)
+            if type(layer).__name__ in JOINS or "out" in users.get(layer.name, [])]
+
+
+def probe_groups(model) -> dict[str, list[str]]:
+    """Keras model -> {join: [join, the layers it feeds]} (the float set probing a join)."""
+    from edgecolor.quant.equalize import consumers
+
+    users = consumers(model)
+    return {layer.name: [layer.name] + [u.name for u in users.get(layer.name, []) if u != "out"]
+            for layer in top_layers(model) if type(layer).__name__ in JOINS}
+
+
 def preselect(model, names: list[str], samples: list[list[np.ndarray]], k: int,
-              ranges: list[dict] | None = None) -> list[str]:
-    """The ``k`` layers of ``names`` whose FP32 activations are hardest on per-tensor int8,
-    in model order.
+              ranges: list[dict] | None = None, always: list[str] | None = None) -> list[str]:
+    """The ``k`` layers of ``names`` to probe, in model order: ``always`` first (those of
+    them in ``names``, at most ``k``), then those whose FP32 activations are hardest on
+    per-tensor int8.
 
     Score of a layer: the largest max/p99.99 ratio or channel spread (largest channel range
     / typical channel range) over its output and, for a nested block, its inner tensors
@@ -121,7 +151,12 @@ def preselect(model, names: list[str], samples: list[list[np.ndarray]], k: int,
     for r in ranges if ranges is not None else activation_ranges(model, samples):
         if r["layer"] in score:
             score[r["layer"]] = max(score[r["layer"]], r["ratio"], r["spread"])
-    top = set(sorted(names, key=lambda n: -score[n])[:k])
+    top = {n for n in (always or []) if n in score}
+    top = set(list(top)[:k]) if len(top) > k else top
+    for n in sorted(names, key=lambda n: -score[n]):
+        if len(top) >= k:
+            break
+        top.add(n)
     return [n for n in names if n in top]
 
 
@@ -130,7 +165,9 @@ def analyze_backend(backend: QuantBackend, validator: Validator,
                     progress: Callable[[], None] | None = None,
                     max_probes: int | None = None,
                     ranges: list[dict] | None = None,
-                    timing_runs: int = 0) -> BackendSensitivity:
+                    timing_runs: int = 0,
+                    groups: dict[str, list[str]] | None = None,
+                    always: list[str] | None = None) -> BackendSensitivity:
     """One backend -> its ranked :class:`BackendSensitivity` on the validation images.
 
     modes: which variants to measure ("only", "all_but"); ``progress()`` is called after
@@ -138,9 +175,12 @@ def analyze_backend(backend: QuantBackend, validator: Validator,
     preselected by :func:`preselect` (None or 0: every layer), from ``ranges`` when given
     (else measured on the validation images); timing_runs: when > 0, the all-int8 and
     every all-but variant are also timed (median ms of that many runs on one photo, the
-    backend's 1-thread session) for the latency vs PSNR Pareto front. Cost: 1 + len(modes)
-    x probed layers quantizations.
+    backend's 1-thread session) for the latency vs PSNR Pareto front. groups: {layer:
+    the layers kept float with it when it is probed} (:func:`probe_groups`); always: layers
+    the preselection always probes (:func:`structural`). Cost: 1 + len(modes) x probed
+    layers quantizations.
     """
+    groups = groups or {}
     variants: list[dict] = []
 
     def timed(label: str, infer, score) -> None:
@@ -157,9 +197,10 @@ def analyze_backend(backend: QuantBackend, validator: Validator,
     names = backend.layers()
     layer_count, preselected = len(names), {}
     if max_probes and len(names) > max_probes:
-        names = preselect(backend.model, names, validator.vset.inputs, max_probes, ranges)
-        preselected = {"by": "FP32 activation ranges (max/p99.99, channel spread)",
-                       "probed": len(names), "of": layer_count}
+        names = preselect(backend.model, names, validator.vset.inputs, max_probes, ranges,
+                          always)
+        preselected = {"by": "joins and output head, then FP32 activation ranges "
+                       "(max/p99.99, channel spread)", "probed": len(names), "of": layer_count}
     kinds = (backend.kinds() if hasattr(backend, "kinds") else  # an ONNX source's op types
              {layer.name: type(layer).__name__ for layer in top_layers(backend.model)})
     infer = backend.infer_fn(backend.quantize(()))
@@ -168,19 +209,22 @@ def analyze_backend(backend: QuantBackend, validator: Validator,
     if progress:
         progress()
     results = []
+    known = set(backend.layers())
     for name in names:
-        s = LayerSensitivity(name, kinds.get(name, "?"))
+        group = [n for n in groups.get(name, [name]) if n in known] or [name]
+        s = LayerSensitivity(name, kinds.get(name, "?"), float_set=group if len(group) > 1
+                             else [])
         if "only" in modes:
-            others = [n for n in names if n != name]
+            others = [n for n in names if n not in group]
             s.only_psnr = validator.score(backend.infer_fn(backend.quantize(others)),
                                           colors=False).psnr_vs_fp32
             if progress:
                 progress()
         if "all_but" in modes:
-            infer = backend.infer_fn(backend.quantize([name]))
+            infer = backend.infer_fn(backend.quantize(group))
             score = validator.score(infer, colors=False)
             s.all_but_psnr, s.all_but_dpsnr = score.psnr_vs_fp32, score.dpsnr
-            timed(f"float [{name}]", infer, score)
+            timed(f"float [{', '.join(group)}]", infer, score)
             if progress:
                 progress()
         results.append(s)
@@ -266,8 +310,10 @@ def analyze(model, spec, calib, model_name: str | None = None,
                 backend = src.SourceBackend(fmt, model, spec, calib, precision, used)
             else:
                 backend = make_backend(fmt, model, spec, calib, precision, used, scopes)
-            report.backends.append(analyze_backend(backend, validator, modes, with_stats,
-                                                   progress, max_probes, ranges, timing_runs))
+            report.backends.append(analyze_backend(
+                backend, validator, modes, with_stats, progress, max_probes, ranges,
+                timing_runs, groups=None if foreign else probe_groups(model),
+                always=None if foreign else structural(model)))
         except Exception as e:  # one backend failing must not stop the others
             text = str(e).strip().splitlines()
             report.errors[f"{fmt}:{precision}"] = f"{type(e).__name__}: {text[0] if text else ''}"
