@@ -327,7 +327,7 @@ def test_joins_and_output_head_are_always_probed_and_grouped(calib_dir):
 
     model, spec = build_joined()
     assert structural(model) == ["join", "ab"]
-    assert probe_groups(model) == {"join": ["join", "head"]}
+    assert probe_groups(model) == {"join": ["skip", "wide", "join", "head"]}
     names = ["conv1", "conv2", "skip", "wide", "join", "head", "up1", "ab"]
     calib = CalibrationSet.from_folder(calib_dir, spec, size=4, holdout=0)
     picked = preselect(model, names, calib.samples, 3, always=structural(model))
@@ -337,7 +337,8 @@ def test_joins_and_output_head_are_always_probed_and_grouped(calib_dir):
     assert "join" not in plain or "ab" not in plain  # ranges alone miss one of them
     # a probed group ranks as one: a prefix of the ranking keeps the join and its reader
     full = Score(psnr=20.0, psnr_vs_fp32=35.0, dpsnr=1.0)
-    layers = [LayerSensitivity("join", "Concatenate", ["join", "head"], all_but_psnr=45.0),
+    group = ["skip", "wide", "join", "head"]
+    layers = [LayerSensitivity("join", "Concatenate", group, all_but_psnr=45.0),
               LayerSensitivity("ab", "Conv2D", all_but_psnr=36.0)]
     ranked = BackendSensitivity("tflite", "int8", "minmax", "t", 20.0, full, layers)
-    assert ranked.ranking() == ["join", "head", "ab"]
+    assert ranked.ranking() == [*group, "ab"]

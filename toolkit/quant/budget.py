@@ -518,11 +518,21 @@ class BudgetedConversion:
         def met() -> bool:
             return any(a.within(budget) for a in attempts)
 
-        def floats(tier, strategy, layers, method, ptq, extra=None) -> None:
-            """Float-layer sets layers[:1], layers[:2], ... until one is within budget."""
-            for k in range(1, min(limit(), len(layers)) + 1):
-                a = trial(strategy, precision, method, layers[:k], extra, ptq, tier)
+        def floats(tier, strategy, groups, method, ptq, extra=None) -> None:
+            """Float-layer sets groups[0], groups[0] + groups[1], ... (a probed group, e.g.
+            a join with the layers around it, joins whole) until one is within budget, at
+            most limit() layers and MAX_FLOAT_TRIALS candidates."""
+            current: list[str] = []
+            trials = 0
+            for group in groups:
+                current += [n for n in group if n not in current]
+                if len(current) > limit():
+                    return
+                a = trial(strategy, precision, method, list(current), extra, ptq, tier)
                 if a is not None and a.within(budget):
+                    return
+                trials += 1
+                if trials >= MAX_FLOAT_TRIALS:
                     return
 
         def limit() -> int:
@@ -584,7 +594,7 @@ class BudgetedConversion:
             ranking = self._rank(model, spec, precision, options)
         except Exception as e:  # no ranking: the strategies without float layers still run
             attempts.append(Attempt(RANKING, precision, method, [], error=one_line(e, 200)))
-            ranking = []
+            ranking = []  # float groups, most sensitive first
         floats(4, "int8 + float layers", ranking, method, base.ptq, base.extra or None)
         if met():
             return
@@ -631,8 +641,9 @@ class BudgetedConversion:
                     or (b.max_de is not None and s.de_mean is not None
                         and s.de_mean > ROUNDING_SHARE * b.max_de))
 
-    def _rank(self, model, spec, precision, options) -> list[str]:
-        """Layers most worth keeping in float first (all-but-one sensitivity on this backend)."""
+    def _rank(self, model, spec, precision, options) -> list[list[str]]:
+        """Float groups (a layer, or a join with the layers around it) most worth keeping in
+        float first (all-but-one sensitivity on this backend)."""
         from edgecolor.quant.backends import make_backend
         from edgecolor.quant.sensitivity import analyze_backend, probe_groups, structural
 
@@ -653,7 +664,7 @@ class BudgetedConversion:
                                  always=None if foreign else structural(model))
         self.layer_count = result.layer_count
         self.ranking = result.ranking()
-        return self.ranking
+        return [s.float_set or [s.layer] for s in result.layers]
 
     # -- reporting ---------------------------------------------------------------------------
 

@@ -18,9 +18,12 @@ by :func:`preselect` (one forward pass per image); the others are not ranked. Th
 head and the joins (:func:`structural`) are always probed: a U-Net's int8 error is often
 set where skips join, which activation ranges alone do not show.
 
-A join (Concatenate) is probed as a group, with the layers it feeds (:func:`probe_groups`):
-its int8 output shares one scale across inputs of different ranges, and a join kept float
-alone is re-quantized to that scale by its readers.
+A join (Concatenate) is probed as a group, with the layers that write its inputs and those
+that read it (:func:`probe_groups`): a skip tensor carries encoder features straight to the
+decoder's full-resolution head, and keeping it float takes its producer (its own int8
+output), the join and its readers (which re-quantize the joined tensor). On the 10-minute
+pix2pix-mobilenetv2-lab, TFLite int8: no one of those four layers in float moves the output
+(38.7 dB vs FP32), the four together give 46.8 dB.
 """
 
 from __future__ import annotations
@@ -124,12 +127,21 @@ def structural(model) -> list[str]:
 
 
 def probe_groups(model) -> dict[str, list[str]]:
-    """Keras model -> {join: [join, the layers it feeds]} (the float set probing a join)."""
+    """Keras model -> {join: the layers writing its inputs, the join, the layers reading it}
+    in model order (the float set probing a join)."""
     from edgecolor.quant.equalize import consumers
 
     users = consumers(model)
-    return {layer.name: [layer.name] + [u.name for u in users.get(layer.name, []) if u != "out"]
-            for layer in top_layers(model) if type(layer).__name__ in JOINS}
+    order = {name: i for i, name in enumerate(layer.name for layer in top_layers(model))}
+    groups = {}
+    for layer in top_layers(model):
+        if type(layer).__name__ not in JOINS:
+            continue
+        group = {layer.name} | {u.name for u in users.get(layer.name, []) if u != "out"}
+        group |= {name for name, readers in users.items() if name in order
+                  and any(u != "out" and u.name == layer.name for u in readers)}
+        groups[layer.name] = sorted(group, key=order.get)
+    return groups
 
 
 def preselect(model, names: list[str], samples: list[list[np.ndarray]], k: int,
