@@ -180,7 +180,7 @@ class Budget:
                 "max_de": self.max_de, "min_speedup": self.min_speedup}
 
 
-_FIGURE_TEXT = {"dpsnr": ("dPSNR", "dB"), "psnr_vs_fp32": ("PSNR vs FP32", "dB"),
+_FIGURE_TEXT = {"dpsnr": ("dPSNR", " dB"), "psnr_vs_fp32": ("PSNR vs FP32", " dB"),
                 "de_mean": ("dE00 vs FP32", ""), "speedup": ("speed", "x FP32")}
 _AT_LEAST = ("psnr_vs_fp32", "speedup")  # figures bounded from below
 
@@ -195,7 +195,7 @@ def checks_text(checks: list[dict]) -> str:
             parts.append(f"{name} not measured")
             continue
         verdict = f"{c['margin']:+.2f}" if c["held"] else f"MISSED by {-c['margin']:.2f}"
-        parts.append(f"{name} {c['value']:.2f}{(' ' + unit) if unit else ''} {op} "
+        parts.append(f"{name} {c['value']:.2f}{unit} {op} "
                      f"{c['limit']:g} ({verdict})")
     return "; ".join(parts)
 
