@@ -259,3 +259,44 @@ def test_a_chosen_artifact_slower_than_fp32_is_flagged_in_the_summary():
               "checks": [], "speed": {"speedup_vs_fp32": 0.05, "warning": warning}}
     note = summary_note(record)
     assert "0.05x FP32 speed" in note and "⚠ slower than the same runtime's FP32" in note
+
+
+def test_openvino_falls_back_to_bias_correction_when_nncf_channel_alignment_fails(calib_dir,
+                                                                                   tmp_path):
+    """NNCF 3.4's channel alignment raises on MobileNetV2-style graphs (KeyError in its
+    Tensor.astype(np.float32)); the budget records that attempt and tries bias correction
+    alone next. An unreachable floor runs every tier; the ranking (minutes of probes) is cut
+    short through the progress callback, and a failed ranking is an attempt like any other."""
+    from edgecolor.calibration import CalibrationSet
+    from edgecolor.converters.common import ConvertOptions
+    from edgecolor.converters.openvino import quantize, to_ov_model
+    from edgecolor.quant.budget import (
+        NNCF_ADVANCED,
+        RANKING,
+        Budget,
+        BudgetedConversion,
+        BudgetError,
+    )
+    from edgecolor.zoo import create_model
+
+    model, spec = create_model("pix2pix-mobilenetv2-lab", input_size=64, width=0.35)
+    calib = CalibrationSet.from_folder(calib_dir, spec, size=None, holdout=2)
+    try:
+        quantize(to_ov_model(model, spec), calib, advanced=NNCF_ADVANCED)
+        pytest.skip("this NNCF's channel alignment runs on the model: no fallback to test")
+    except KeyError:
+        pass
+
+    def progress(text: str) -> None:
+        if text.startswith("ranking layers"):
+            raise RuntimeError("ranking skipped by the test")
+
+    conv = BudgetedConversion("openvino", budget=Budget(min_psnr_fp32=200.0), adaround=False,
+                              pareto_png=False, progress=progress)
+    with pytest.raises(BudgetError) as err:
+        conv(model, spec, "int8", tmp_path / "m.xml", ConvertOptions(calib=calib))
+    plain, aligned, bias_only, ranking = err.value.attempts[:4]
+    assert plain.score is not None and "KeyError" in aligned.error
+    assert bias_only.strategy == "int8, bias correction" and bias_only.score is not None
+    assert bias_only.short() == "int8+BC" and ranking.strategy == RANKING
+    assert not list(tmp_path.glob("*.xml"))

@@ -80,6 +80,7 @@ MAX_FLOAT_FRACTION = 0.2
 MAX_FLOAT_TRIALS = 8  # float-layer candidates per tier (each a full conversion)
 TIMING_RUNS = 15
 NNCF_ADVANCED = {"channel_alignment": True, "bias_correction": "full"}
+NNCF_BIAS_ONLY = {"channel_alignment": False, "bias_correction": "full"}
 KERAS_PTQ = ("cle", "cle+bc")  # Keras-side fixes the budget tries, cheapest first
 # AdaRound is tried (after KERAS_PTQ) when round-to-nearest weights alone score within
 # ROUNDING_MARGIN_DB of the PSNR floor, or use over ROUNDING_SHARE of the dPSNR / dE00 bound
@@ -240,7 +241,7 @@ class Attempt:
         if self.ptq:
             text += "+" + self.ptq.upper()
         if self.extra.get("nncf"):
-            text += "+CLE/BC"
+            text += "+CLE/BC" if self.extra["nncf"].get("channel_alignment") else "+BC"
         if self.float_layers:
             text += f"+float[{','.join(self.float_layers)}]"
         return text
@@ -549,6 +550,11 @@ class BudgetedConversion:
         if self.fmt.name == "openvino":
             candidates = [trial("int8, channel alignment + bias correction", precision, method,
                                 [], {"nncf": NNCF_ADVANCED}, tier=2)]
+            if candidates[0] is not None and candidates[0].error:
+                # NNCF 3.4's channel alignment can fail where bias correction alone runs
+                # (pix2pix-mobilenetv2-lab: KeyError in its Tensor.astype(np.float32))
+                candidates.append(trial("int8, bias correction", precision, method, [],
+                                        {"nncf": NNCF_BIAS_ONLY}, tier=2))
         else:
             candidates = [trial(f"int8 + {p}", precision, method, [], ptq=p, tier=2)
                           for p in (() if foreign else self.ptq)]
