@@ -332,8 +332,8 @@ def markdown(command: str, reports: list[dict], args, calib_dir, eval_dirs,
     out = [f"# int8 that keeps the FP32 colors: {args.host_kind}", "",
            f"Command: `{command}`", "",
            f"- Date: {time.strftime('%Y-%m-%d %H:%M')}; {host['platform']}; CPU "
-           f"{host['cpu']}, {host['cores']} cores, shared with other agents' work (run under "
-           f"`nice -n 5`); load average at the end "
+           f"{host['cpu']}, {host['cores']} cores, nice {os.nice(0)}; load average at the "
+           "end (read it for other work on the machine) "
            f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}",
            "- Versions: " + ", ".join(f"{k} {v[k]}" for k in sorted(v)),
            (f"- Budget: PSNR vs FP32 ≥ {args.min_psnr_fp32:g} dB and ΔPSNR ≤ "
@@ -415,7 +415,7 @@ def merge(args, argv) -> int:
                      threads=settings["threads"])
     me = "python benchmarks/quant_table.py " + shlex.join(sys.argv[1:] if argv is None
                                                           else argv)
-    command = " & ".join(r["command"] for r in runs) + f" (side by side), then {me}"
+    command = " ; ".join(r["command"] for r in runs) + f" (separate runs), then {me}"
     md = markdown(command, list(reports.values()), view, Path(settings["calib"]),
                   [Path(e) for e in settings["eval"]])
     stem = args.out / f"{args.stem}-{args.host_kind}"

@@ -342,3 +342,10 @@ def test_joins_and_output_head_are_always_probed_and_grouped(calib_dir):
               LayerSensitivity("ab", "Conv2D", all_but_psnr=36.0)]
     ranked = BackendSensitivity("tflite", "int8", "minmax", "t", 20.0, full, layers)
     assert ranked.ranking() == [*group, "ab"]
+    # edgecolor analyze names the group on the join's row
+    from edgecolor.quant.report import ranked_table
+    from edgecolor.quant.sensitivity import SensitivityReport
+
+    text = ranked_table(SensitivityReport("joined", (SIZE, SIZE), {"images": 2}, {}, [ranked]))
+    row = next(line for line in text.splitlines() if " join " in line)
+    assert "join (+ skip, wide, head)" in row and "45.0" in row

@@ -38,14 +38,16 @@ def ranked_table(report) -> str:
         if b.preselected:
             lines.append(f"  probed {b.preselected['probed']} of {b.preselected['of']} layers, "
                          f"chosen by {b.preselected['by']} (--max-probes 0: all)")
-        w = max([5] + [len(s.layer) for s in b.layers])
+        names = {id(s): s.layer + (f" (+ {', '.join(n for n in s.float_set if n != s.layer)})"
+                                   if len(s.float_set) > 1 else "") for s in b.layers}
+        w = max([5] + list(map(len, names.values())))
         k = max([5] + [len(s.kind) for s in b.layers])
         lines.append(f"  {'#':>2}  {'layer':<{w}}  {'kind':<{k}}  {'only-int8':>9}  "
                      f"{'all-but':>7}  {'dPSNR':>6}  backend stat")
         lines.append(f"  {'':>2}  {'':<{w}}  {'':<{k}}  {'dB/FP32':>9}  {'dB/FP32':>7}  "
                      f"{'float':>6}")
         for i, s in enumerate(b.layers, 1):
-            lines.append(f"  {i:>2}  {s.layer:<{w}}  {s.kind:<{k}}  {_f(s.only_psnr):>9}  "
+            lines.append(f"  {i:>2}  {names[id(s)]:<{w}}  {s.kind:<{k}}  {_f(s.only_psnr):>9}  "
                          f"{_f(s.all_but_psnr):>7}  {_f(s.all_but_dpsnr, '.2f'):>6}  "
                          f"{_stat_text(s.stats)}")
     for b in report.backends:
