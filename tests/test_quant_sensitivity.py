@@ -326,12 +326,13 @@ def test_joins_and_output_head_are_always_probed_and_grouped(calib_dir):
     from edgecolor.quant.validation import Score
 
     model, spec = build_joined()
-    assert structural(model) == ["join", "ab"]
+    assert structural(model) == ["ab", "join"]  # head first, then joins from the output back
     assert probe_groups(model) == {"join": ["skip", "wide", "join", "head"]}
     names = ["conv1", "conv2", "skip", "wide", "join", "head", "up1", "ab"]
     calib = CalibrationSet.from_folder(calib_dir, spec, size=4, holdout=0)
     picked = preselect(model, names, calib.samples, 3, always=structural(model))
     assert len(picked) == 3 and {"join", "ab"} <= set(picked)
+    assert preselect(model, names, calib.samples, 1, always=structural(model)) == ["ab"]
     assert picked == [n for n in names if n in picked]  # model order
     plain = preselect(model, names, calib.samples, 3)
     assert "join" not in plain or "ab" not in plain  # ranges alone miss one of them

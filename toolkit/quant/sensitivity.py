@@ -117,13 +117,17 @@ def rank(layers: list[LayerSensitivity], full_psnr: float) -> list[LayerSensitiv
 
 
 def structural(model) -> list[str]:
-    """Keras model -> the layers a ranking always probes: the joins (:data:`JOINS`) and the
-    output head (the layers writing the model's outputs), in model order."""
+    """Keras model -> the layers a ranking always probes, in priority order: the output head
+    (the layers writing the model's outputs), then the joins (:data:`JOINS`) from the last
+    to the first (a decoder's joins sit nearest the output; DenseNet's encoder alone has
+    dozens of joins, so the order decides which are probed)."""
     from edgecolor.quant.equalize import consumers
 
     users = consumers(model)
-    return [layer.name for layer in top_layers(model)
-            if type(layer).__name__ in JOINS or "out" in users.get(layer.name, [])]
+    layers = top_layers(model)
+    heads = [layer.name for layer in layers if "out" in users.get(layer.name, [])]
+    joins = [layer.name for layer in reversed(layers) if type(layer).__name__ in JOINS]
+    return heads + [n for n in joins if n not in heads]
 
 
 def probe_groups(model) -> dict[str, list[str]]:
@@ -146,9 +150,9 @@ def probe_groups(model) -> dict[str, list[str]]:
 
 def preselect(model, names: list[str], samples: list[list[np.ndarray]], k: int,
               ranges: list[dict] | None = None, always: list[str] | None = None) -> list[str]:
-    """The ``k`` layers of ``names`` to probe, in model order: ``always`` first (those of
-    them in ``names``, at most ``k``), then those whose FP32 activations are hardest on
-    per-tensor int8.
+    """The ``k`` layers of ``names`` to probe, in model order: the first ``k`` of ``always``
+    (priority order) that are in ``names``, then those whose FP32 activations are hardest
+    on per-tensor int8.
 
     Score of a layer: the largest max/p99.99 ratio or channel spread (largest channel range
     / typical channel range) over its output and, for a nested block, its inner tensors
@@ -163,8 +167,7 @@ def preselect(model, names: list[str], samples: list[list[np.ndarray]], k: int,
     for r in ranges if ranges is not None else activation_ranges(model, samples):
         if r["layer"] in score:
             score[r["layer"]] = max(score[r["layer"]], r["ratio"], r["spread"])
-    top = {n for n in (always or []) if n in score}
-    top = set(list(top)[:k]) if len(top) > k else top
+    top = {n for n in [n for n in dict.fromkeys(always or []) if n in score][:k]}
     for n in sorted(names, key=lambda n: -score[n]):
         if len(top) >= k:
             break
