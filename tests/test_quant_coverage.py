@@ -252,3 +252,55 @@ def test_bias_correction_removes_the_mean_shift_of_int8_weights():
     assert np.abs(plain - fp32).max() > 1e-4
     assert np.abs(corrected - fp32).max() < 1e-3 * np.abs(plain - fp32).max() + 1e-7
     np.testing.assert_array_equal(fixed.get_layer("c").get_weights()[0], k)  # W unchanged
+
+
+def test_photo_maxima_batches_photos_and_falls_back_for_batch_one_models(calib_dir,
+                                                                        monkeypatch):
+    """photo_maxima runs photos MAXIMA_BATCH at a time: the per-photo maxima are those of
+    one photo at a time. A graph that refuses a batch (an exported graph with a fixed batch
+    of 1: here the tapped model wrapped to refuse, as ONNX Runtime does) gets every photo
+    one at a time."""
+    from edgecolor._tf import import_tf
+    from edgecolor.calibration import CalibrationSet
+    from edgecolor.quant import risks
+
+    _, keras = import_tf()
+    L = keras.layers
+    inp = L.Input((SIZE, SIZE, 1), name="l")  # any batch size
+    x = L.Conv2D(4, 3, padding="same", activation="relu", name="c1")(inp)
+    out = L.Conv2D(2, 1, activation="tanh", name="ab")(x)
+    free = keras.Model(inp, out)
+    calib = CalibrationSet.from_folder(calib_dir, _spec(), size=None, holdout=0)
+    samples = calib.samples[:6]
+    assert len(samples) == 6
+    calls: list[int] = []
+    real_tapper = risks._tapper
+    refuse_batches = False
+
+    def counting_tapper(model):
+        taps, run = real_tapper(model)
+
+        def counted(sample):
+            calls.append(len(sample[0]))
+            if refuse_batches and len(sample[0]) > 1:
+                raise ValueError("fixed batch size 1")
+            return run(sample)
+
+        return taps, counted
+
+    monkeypatch.setattr(risks, "_tapper", counting_tapper)
+    taps, batched = risks.photo_maxima(free, samples)
+    assert calls == [4, 2] and batched.shape == (6, len(taps))
+    assert np.all(batched[:, 0] > 0)  # real activations, not zeros
+    monkeypatch.setattr(risks, "MAXIMA_BATCH", 1)
+    calls.clear()
+    _, single = risks.photo_maxima(free, samples)
+    assert calls == [1] * 6
+    np.testing.assert_allclose(batched, single, rtol=1e-5)
+
+    monkeypatch.setattr(risks, "MAXIMA_BATCH", 4)
+    calls.clear()
+    refuse_batches = True
+    _, fallback = risks.photo_maxima(free, samples)
+    assert calls == [4] + [1] * 6  # one refused batch, then one photo at a time
+    np.testing.assert_allclose(fallback, single, rtol=1e-5)
