@@ -670,7 +670,7 @@ class BudgetedConversion:
                                  always=None if foreign else structural(model))
         self.layer_count = result.layer_count
         self.ranking = result.ranking()
-        return [s.float_set or [s.layer] for s in result.layers]
+        return [s.unit() for s in result.layers]
 
     # -- reporting ---------------------------------------------------------------------------
 

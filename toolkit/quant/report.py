@@ -38,8 +38,8 @@ def ranked_table(report) -> str:
         if b.preselected:
             lines.append(f"  probed {b.preselected['probed']} of {b.preselected['of']} layers, "
                          f"chosen by {b.preselected['by']} (--max-probes 0: all)")
-        names = {id(s): s.layer + (f" (+ {', '.join(n for n in s.float_set if n != s.layer)})"
-                                   if len(s.float_set) > 1 else "") for s in b.layers}
+        names = {id(s): s.layer + (f" (+ {', '.join(n for n in s.unit() if n != s.layer)})"
+                                   if len(s.unit()) > 1 else "") for s in b.layers}
         w = max([5] + list(map(len, names.values())))
         k = max([5] + [len(s.kind) for s in b.layers])
         lines.append(f"  {'#':>2}  {'layer':<{w}}  {'kind':<{k}}  {'only-int8':>9}  "

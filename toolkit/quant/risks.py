@@ -263,8 +263,9 @@ def calibration_coverage(model, calib, max_images: int = COVERAGE_IMAGES) -> lis
     """
     if not calib.holdout:
         return []
-    taps, cal = photo_maxima(model, calib.samples[:max_images])
-    _, held = photo_maxima(model, calib.holdout)
+    used = calib.samples[:max_images]
+    taps, both = photo_maxima(model, used + list(calib.holdout))  # one tapped model, one pass
+    cal, held = both[:len(used)], both[len(used):]
     cal_max = cal.max(axis=0)
     out = []
     for t, (layer, where) in enumerate(taps):

@@ -58,6 +58,10 @@ class LayerSensitivity:
     all_but_dpsnr: float | None = None  # PSNR loss vs ground truth with this layer float
     stats: dict = field(default_factory=dict)  # the backend tool's layer-wise numbers
 
+    def unit(self) -> list[str]:
+        """The layers kept float together when this one is (its group, or itself)."""
+        return self.float_set or [self.layer]
+
     def to_dict(self) -> dict:
         """JSON-ready record."""
         r = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
@@ -89,8 +93,7 @@ class BackendSensitivity:
     def ranking(self) -> list[str]:
         """Layer names, most sensitive first (a probed group brings its other layers right
         after it, so that a prefix of the ranking keeps the group float together)."""
-        names = [n for s in self.layers for n in (s.float_set or [s.layer])]
-        return list(dict.fromkeys(names))
+        return list(dict.fromkeys(n for s in self.layers for n in s.unit()))
 
     def to_dict(self) -> dict:
         """JSON-ready record."""
@@ -167,7 +170,7 @@ def preselect(model, names: list[str], samples: list[list[np.ndarray]], k: int,
     for r in ranges if ranges is not None else activation_ranges(model, samples):
         if r["layer"] in score:
             score[r["layer"]] = max(score[r["layer"]], r["ratio"], r["spread"])
-    top = {n for n in [n for n in dict.fromkeys(always or []) if n in score][:k]}
+    top = set([n for n in dict.fromkeys(always or []) if n in score][:k])
     for n in sorted(names, key=lambda n: -score[n]):
         if len(top) >= k:
             break
@@ -210,6 +213,7 @@ def analyze_backend(backend: QuantBackend, validator: Validator,
     t0 = time.perf_counter()
     modes = tuple(modes)
     names = backend.layers()
+    known = set(names)
     layer_count, preselected = len(names), {}
     if max_probes and len(names) > max_probes:
         names = preselect(backend.model, names, validator.vset.inputs, max_probes, ranges,
@@ -224,7 +228,6 @@ def analyze_backend(backend: QuantBackend, validator: Validator,
     if progress:
         progress()
     results = []
-    known = set(backend.layers())
     for name in names:
         group = [n for n in groups.get(name, [name]) if n in known] or [name]
         s = LayerSensitivity(name, kinds.get(name, "?"), float_set=group if len(group) > 1
