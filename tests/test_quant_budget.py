@@ -66,7 +66,7 @@ def test_budget_keeps_exactly_the_broken_block_float(spiky, tmp_path, fmt, preci
     from edgecolor.converters.common import ConvertOptions
     from edgecolor.converters.float_layers import layer_scopes
     from edgecolor.formats import get_format, load_runner_class
-    from edgecolor.quant.budget import BudgetedConversion
+    from edgecolor.quant.budget import STRUCTURAL, BudgetedConversion
 
     model, spec, calib, _ = spiky
     out = tmp_path / get_format(fmt).artifact_name("spiky", precision)
@@ -76,11 +76,14 @@ def test_budget_keeps_exactly_the_broken_block_float(spiky, tmp_path, fmt, preci
     plain = q["attempts"][0]
     assert plain["float_layers"] == [] and plain["score"]["dpsnr"] > BUDGET
     assert fields["float_layers"] == q["float_layers"] == ["spike"]
-    # cost order: plain, then the one-conversion PTQ fixes, then float layers
+    # cost order: plain, then the one-conversion PTQ fixes, then the output head in float
+    # (one conversion; the spike is no head: it misses), then ranked float layers
     strategies = [a["strategy"] for a in q["attempts"]]
     cheap = (["int8, channel alignment + bias correction"] if fmt == "openvino"
              else ["int8 + cle", "int8 + cle+bc"])
-    assert strategies == ["int8", *cheap, "int8 + float layers"]
+    assert strategies == ["int8", *cheap, STRUCTURAL, "int8 + float layers"]
+    assert q["attempts"][-2]["float_layers"] == ["ab"]
+    assert q["attempts"][-2]["score"]["dpsnr"] > BUDGET
     assert q["strategy"] == "int8 + float layers"
     assert all(a["score"]["dpsnr"] > BUDGET for a in q["attempts"][:-1])
     assert q["validation"]["dpsnr"] <= BUDGET
@@ -295,8 +298,46 @@ def test_openvino_falls_back_to_bias_correction_when_nncf_channel_alignment_fail
                               pareto_png=False, progress=progress)
     with pytest.raises(BudgetError) as err:
         conv(model, spec, "int8", tmp_path / "m.xml", ConvertOptions(calib=calib))
-    plain, aligned, bias_only, ranking = err.value.attempts[:4]
+    plain, aligned, bias_only = err.value.attempts[:3]
     assert plain.score is not None and "KeyError" in aligned.error
     assert bias_only.strategy == "int8, bias correction" and bias_only.score is not None
-    assert bias_only.short() == "int8+BC" and ranking.strategy == RANKING
+    assert bias_only.short() == "int8+BC"
+    assert RANKING in [a.strategy for a in err.value.attempts[3:]]
     assert not list(tmp_path.glob("*.xml"))
+
+
+def test_output_head_and_last_join_in_float_meet_the_budget_before_any_ranking(calib_dir,
+                                                                              tmp_path):
+    """A join whose inputs share one int8 scale though one branch's channel is 1000x the
+    others (the head reads it back 1000x smaller: FP32 output unchanged) loses the other
+    branch in int8. Neither the output head alone nor any single layer fixes it; the head
+    with the join's group does, found by two conversions without the ranking's probes."""
+    from test_quant_sensitivity import build_joined
+
+    from edgecolor.calibration import CalibrationSet
+    from edgecolor.converters.common import ConvertOptions
+    from edgecolor.quant.budget import RANKING, STRUCTURAL, Budget, BudgetedConversion
+
+    model, spec = build_joined()
+    wide, head = model.get_layer("wide"), model.get_layer("head")
+    k, b = wide.get_weights()
+    k[..., 0] *= 1000
+    b[0] *= 1000
+    wide.set_weights([k, b])
+    hk, hb = head.get_weights()
+    hk[:, :, 8, :] /= 1000  # the join's channel 8 is wide's channel 0
+    head.set_weights([hk, hb])
+    calib = CalibrationSet.from_folder(calib_dir, spec, size=None, holdout=2)
+    conv = BudgetedConversion("tflite", budget=Budget(min_psnr_fp32=60.0), adaround=False,
+                              pareto_png=False, max_float_fraction=0.75)
+    fields = conv(model, spec, "int8", tmp_path / "joined.tflite", ConvertOptions(calib=calib))
+    q = fields["quantization"]
+    attempts = q["attempts"]
+    assert attempts[0]["score"]["psnr_vs_fp32"] < 50
+    assert [a["strategy"] for a in attempts][-2:] == [STRUCTURAL, STRUCTURAL]
+    assert attempts[-2]["float_layers"] == ["ab"]
+    assert attempts[-2]["score"]["psnr_vs_fp32"] < 50  # the head alone: no better
+    assert q["strategy"] == STRUCTURAL
+    assert fields["float_layers"] == ["ab", "skip", "wide", "join", "head"]
+    assert q["validation"]["psnr_vs_fp32"] >= 60
+    assert RANKING not in [a["strategy"] for a in attempts] and q["ranking"] is None

@@ -210,10 +210,18 @@ def test_structural_risks_flag_conv_transpose_and_313_softmax():
     model = keras.Model(inp, x)
     spec = ModelSpec("m", (InputSpec("l", (16, 16), "l-50", 1),),
                      OutputSpec("ab", "ab_bins"))
-    found = {(r.layer, r.kind, r.severity) for r in structural_risks(model, spec)}
+    risks = structural_risks(model, spec)
+    found = {(r.layer, r.kind, r.severity) for r in risks}
     assert ("deconv", "conv_transpose", "high") in found
     assert ("up", "resize", "medium") in found  # bilinear: Q/DQ fusion risk
     assert ("bins", "softmax_head", "high") in found
+    # the deconvolution risk is TensorRT's: a TFLite or int8-cpu artifact does not report it
+    from edgecolor.quant.risks import conversion_actions
+
+    for fmt, precision, reported in [("onnx", "int8", True), ("onnx", "int8-cpu", False),
+                                     ("tflite", "int8", False), ("openvino", "int8", False)]:
+        kinds = {r.kind for r in conversion_actions(risks, [], fmt, 0.0, 0.1, precision)}
+        assert ("conv_transpose" in kinds) == reported and "softmax_head" in kinds
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,10 @@ the same runtime's FP32 artifact) and the *fastest* one within budget is kept:
    range, :func:`edgecolor.quant.risks.calibration_coverage`) in float with the layers they
    feed (:func:`coverage_sets`), worst first; for ONNX sources then likewise the nodes whose
    FP32 range per-tensor int8 cannot hold (wide_range risks);
-4. the most sensitive layers in float, one more at a time, ranked by
+4. Keras models: the output head in float, then with the decoder's last joins (a join
+   with the layers writing and reading it; :data:`STRUCTURAL_JOINS`), one conversion each
+   (:func:`edgecolor.quant.sensitivity.structural_groups`); then
+   the most sensitive layers in float, one more at a time, ranked by
    :mod:`edgecolor.quant.sensitivity` on the same backend (on the best of tiers 1-2), up
    to ``max_float_fraction`` of the layers and MAX_FLOAT_TRIALS candidates (TFLite
    denylist, NNCF ignored scope, ONNX Runtime nodes_to_exclude); a model with more than
@@ -78,6 +81,8 @@ from edgecolor.quant.validation import Score, ValidationSet, Validator, keras_in
 BUDGETED = ("int8", "int8-cpu")  # precisions a fidelity budget applies to
 MAX_FLOAT_FRACTION = 0.2
 MAX_FLOAT_TRIALS = 8  # float-layer candidates per tier (each a full conversion)
+STRUCTURAL = "int8 + float layers (output head, last joins)"
+STRUCTURAL_JOINS = 2  # joins nearest the output the structural candidates add
 TIMING_RUNS = 15
 NNCF_ADVANCED = {"channel_alignment": True, "bias_correction": "full"}
 NNCF_BIAS_ONLY = {"channel_alignment": False, "bias_correction": "full"}
@@ -571,6 +576,7 @@ class BudgetedConversion:
             return
         # tier 3: layers the held-out photos push beyond their calibration range
         from edgecolor.quant.risks import coverage_risks, range_risks
+        from edgecolor.quant.sensitivity import structural_groups
 
         flagged = [r.layer for r in coverage_risks(
             self._calibration_coverage(model, options.calib))]
@@ -595,7 +601,14 @@ class BudgetedConversion:
                     break
             if met():
                 return
-        # tier 4: the most sensitive layers in float
+        # tier 4: the output head, then with the decoder's last joins, in float (one
+        # conversion each) before the minutes of probes a ranking costs; then the most
+        # sensitive layers in float
+        if not foreign:
+            floats(4, STRUCTURAL, structural_groups(model, STRUCTURAL_JOINS), method,
+                   base.ptq, base.extra or None)
+            if met():
+                return
         try:
             ranking = self._rank(model, spec, precision, options)
         except Exception as e:  # no ranking: the strategies without float layers still run
@@ -746,7 +759,7 @@ class BudgetedConversion:
             check_risks(model, spec, options.calib,
                         ranges=self._activation_ranges(model, options.calib),
                         coverage=self._calibration_coverage(model, options.calib)),
-            chosen.float_layers, self.fmt.name, score.dpsnr, self.max_dpsnr)
+            chosen.float_layers, self.fmt.name, score.dpsnr, self.max_dpsnr, precision)
         if "fp32_ms" in speed and chosen.ms:
             speed = {**speed, "ms": round(chosen.ms, 3),
                      "speedup_vs_fp32": round(speed["fp32_ms"] / chosen.ms, 2)}

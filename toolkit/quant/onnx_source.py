@@ -137,7 +137,7 @@ def structural_risks(source) -> list:
     """The risks visible from the graph alone, as :func:`edgecolor.quant.risks.
     structural_risks` finds them in Keras layers: ConvTranspose and linear Resize between
     int8 tensors, a 313-way Softmax head, a Tanh output. Each names the node."""
-    from edgecolor.quant.risks import BINS, Risk
+    from edgecolor.quant.risks import BINS, TENSORRT_ROWS, Risk
 
     graph = _graph(source)
     outputs = {o.name for o in graph.output}
@@ -147,7 +147,7 @@ def structural_risks(source) -> list:
         if node.op_type == "ConvTranspose":
             risks.append(Risk(node.name, "conv_transpose", "high",
                               f"{node.name}: ConvTranspose in int8 (TensorRT INT8 "
-                              "deconvolution has given wrong output)"))
+                              "deconvolution has given wrong output)", rows=TENSORRT_ROWS))
         elif node.op_type == "Resize":
             mode = next((a.s.decode() for a in node.attribute if a.name == "mode"), "nearest")
             linear = mode != "nearest"

@@ -69,7 +69,8 @@ def risk_table(risks) -> str:
         return "risks: none found"
     lines = ["risks:"]
     for r in risks:
-        lines.append(f"  [{r.severity}] {r.layer}: {r.kind}: {r.detail} -> {r.action}")
+        rows = f" ({', '.join(r.rows)} only)" if r.rows else ""
+        lines.append(f"  [{r.severity}] {r.layer}: {r.kind}{rows}: {r.detail} -> {r.action}")
     return "\n".join(lines)
 
 

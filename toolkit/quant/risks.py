@@ -2,8 +2,9 @@
 
 Flagged per Keras layer (or block), each with what edgecolor did about it:
 
-* ``conv_transpose``: ConvTranspose in int8 (TensorRT INT8 deconvolution has produced wrong
-  output; every backend rounds its overlapping sums);
+* ``conv_transpose``: ConvTranspose in int8 on the TensorRT Q/DQ row (TensorRT INT8
+  deconvolution has produced wrong output; the int8-cpu flavour rewrites it into exact phase
+  convolutions, TFLite and OpenVINO run it as any convolution), so only that row reports it;
 * ``resize``: UpSampling/Resize between int8 tensors (ONNX Runtime has mis-fused Q/DQ around
   linear Resize; nearest only copies values and is exact);
 * ``softmax_head``: the 313-way color-bin softmax (int8 probabilities step by 1/256: the
@@ -41,6 +42,7 @@ MAX_IMAGES = 16  # calibration images used to measure activation ranges
 MAXIMA_BATCH = 4  # photos per tapped forward pass in photo_maxima
 VALUES_PER_IMAGE = 100_000  # values sampled per image and tensor for the percentile
 BINS = 313
+TENSORRT_ROWS = ("onnx:int8",)  # the TensorRT Q/DQ flavour
 
 
 @dataclass
@@ -53,6 +55,11 @@ class Risk:
     detail: str
     action: str = "reported"
     value: float | None = None
+    rows: tuple[str, ...] = ()  # "format:precision" rows it concerns; () = every row
+
+    def concerns(self, fmt: str, precision: str | None) -> bool:
+        """True when the risk applies to artifacts of ``fmt`` at ``precision``."""
+        return not self.rows or f"{fmt}:{precision}" in self.rows
 
     def to_dict(self) -> dict:
         """JSON-ready record."""
@@ -84,7 +91,7 @@ def structural_risks(model, spec) -> list[Risk]:
             if "Transpose" in sub_kind and "Conv" in sub_kind:
                 risks.append(Risk(layer.name, "conv_transpose", "high",
                                   f"{where}: {sub_kind} in int8 (TensorRT INT8 deconvolution "
-                                  "has given wrong output)"))
+                                  "has given wrong output)", rows=TENSORRT_ROWS))
             elif sub_kind in ("UpSampling2D", "Resizing", "NearestResize"):
                 mode = getattr(sub, "interpolation", "nearest")
                 linear = mode != "nearest"
@@ -382,8 +389,11 @@ def _analysis_action(layer: str, report) -> str:
 
 
 def conversion_actions(risks: list[Risk], float_layers: list[str], fmt: str,
-                       dpsnr: float | None, max_dpsnr: float | None) -> list[Risk]:
-    """Fill each risk's action after a budgeted conversion (what was done about it)."""
+                       dpsnr: float | None, max_dpsnr: float | None,
+                       precision: str | None = None) -> list[Risk]:
+    """The risks that concern ``fmt``:``precision`` (all when precision is None), each with
+    its action filled after a budgeted conversion (what was done about it)."""
+    risks = [r for r in risks if precision is None or r.concerns(fmt, precision)]
     for risk in risks:
         if risk.layer in float_layers:
             risk.action = f"kept in float on {fmt}"

@@ -151,6 +151,18 @@ def probe_groups(model) -> dict[str, list[str]]:
     return groups
 
 
+def structural_groups(model, joins: int) -> list[list[str]]:
+    """Keras model -> the float sets worth one conversion each before any ranking, in
+    order: the output head, then each of the last ``joins`` joins with the layers around
+    it (:func:`probe_groups`). A U-Net's last skip join carries an early encoder tensor
+    straight to the full-resolution head: alone, neither it nor the head moves the int8
+    output; together they can (pix2pix-mobilenetv2-lab: 38.7 -> 46.8 dB vs FP32)."""
+    order = structural(model)
+    groups = probe_groups(model)
+    heads = [n for n in order if n not in groups]
+    return ([heads] if heads else []) + [groups[n] for n in order if n in groups][:joins]
+
+
 def preselect(model, names: list[str], samples: list[list[np.ndarray]], k: int,
               ranges: list[dict] | None = None, always: list[str] | None = None) -> list[str]:
     """The ``k`` layers of ``names`` to probe, in model order: the first ``k`` of ``always``
