@@ -92,8 +92,8 @@ def markdown(record: dict) -> str:
            "wall time = the whole command (every format and precision of the target, the "
            "budget's search and timing runs, the quick checks). Quick check = PSNR of the "
            "artifact's colorization vs the FP32 model's on the held-out calibration photos "
-           "(full resolution; blank: an FP32 artifact, checked by max error instead); convert fails "
-           "an artifact below 30 dB.", ""]
+           "(full resolution; blank: an FP32 artifact, checked by max error instead); convert "
+           "fails an artifact below 30 dB.", ""]
     for model in record["models"]:
         runs = {r["mode"]: r for r in model["runs"]}
         out += [f"## {model['model']}", ""]

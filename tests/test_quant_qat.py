@@ -101,6 +101,70 @@ def test_budget_tries_qat_last_and_scores_it_vs_the_original_fp32(tiny, tmp_path
     assert [a["strategy"] for a in fields["quantization"]["attempts"]] == ["int8"]
 
 
+def test_qat_simulates_the_folded_batchnorm_grid_and_the_fused_activation(calib_dir):
+    """A convolution that only a BatchNormalization reads is quantized by the converters
+    after the BN is folded in: QAT fake-quantizes that folded kernel (W * gamma /
+    sqrt(var + eps)) per output channel, depthwise included, and measures the 8-bit range
+    where int8 holds the tensor, after the BN and the ReLU fused into the convolution."""
+    from edgecolor._tf import import_tf
+    from edgecolor.calibration import CalibrationSet
+    from edgecolor.quant.equalize import _copy
+    from edgecolor.quant.qat import (
+        LEVELS,
+        _fq_model,
+        activation_ranges,
+        folded_norms,
+        qat_finetune,
+        quant_points,
+    )
+    from edgecolor.quant.risks import _TINY
+    from edgecolor.zoo import create_model
+
+    _, keras = import_tf()
+    keras.utils.set_random_seed(1)
+    L = keras.layers
+    inp = L.Input((16, 16, 1), batch_size=1)
+    x = L.Conv2D(6, 3, padding="same", use_bias=False, name="conv")(inp)
+    x = L.BatchNormalization(name="conv_bn")(x)
+    x = L.ReLU(6.0, name="conv_relu")(x)
+    x = L.DepthwiseConv2D(3, padding="same", depth_multiplier=2, use_bias=False,
+                          name="dw")(x)
+    x = L.BatchNormalization(name="dw_bn")(x)
+    x = L.ReLU(6.0, name="dw_relu")(x)
+    out = L.Conv2D(2, 1, activation="tanh", name="ab")(x)
+    model = keras.Model(inp, out)
+    rng = np.random.default_rng(0)
+    for bn in ("conv_bn", "dw_bn"):  # stats far from 1: an unfolded grid is off
+        layer = model.get_layer(bn)
+        n = layer.gamma.shape[0]
+        layer.set_weights([rng.uniform(-3, 3, n), rng.normal(0, 1, n),
+                           rng.normal(0, 1, n), rng.uniform(0.01, 10, n)])
+    assert {k: v.name for k, v in folded_norms(model).items()} == {"conv": "conv_bn",
+                                                                    "dw": "dw_bn"}
+    assert quant_points(model) == {"conv": "conv_relu", "dw": "dw_relu", "ab": "ab"}
+    _, spec = create_model("baseline", input_size=16, batch_size=1, weights=None, width=0.25)
+    calib = CalibrationSet.from_folder(calib_dir, spec, size=None, holdout=0)
+    ranges = activation_ranges(model, calib.samples[:2])
+    assert set(ranges) == {"conv_relu", "dw_relu", "ab"} and ranges["conv_relu"][0] == 0.0
+    work = _copy(model)  # _fq_model turns its model's layers into fake-quantizing ones
+    fq = _fq_model(work, ranges)
+    for name in ("conv", "dw"):
+        layer, bn = work.get_layer(name), work.get_layer(f"{name}_bn")
+        gamma, _, _, var = (np.asarray(w) for w in bn.get_weights())
+        fold = gamma / np.sqrt(var + bn.epsilon)
+        kernel = np.asarray(layer.kernel)  # the fake-quantized kernel
+        folded = kernel * fold.reshape(kernel.shape[2:] if name == "dw" else (-1,))
+        channels = folded.reshape(-1, fold.size)  # kernel dims, then output channels
+        steps = channels / (np.abs(channels).max(axis=0) / LEVELS + _TINY)
+        np.testing.assert_allclose(steps, np.round(steps), atol=1e-3)  # on the folded grid
+    assert any(layer.name == "conv_relu_actfq" for layer in fq.layers)
+    tuned, record = qat_finetune(model, calib.samples, 0.05)
+    assert record["detail"]["folded_norms"] == ["conv", "dw"] and record["layers"] == [
+        "conv", "dw", "ab"]
+    assert [type(a).__name__ for a in tuned.layers] == [type(b).__name__
+                                                        for b in model.layers]
+
+
 def _refusal(*args):
     result = CliRunner().invoke(cli, [str(a) for a in args])
     assert result.exit_code == 2, result.output

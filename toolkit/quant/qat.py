@@ -8,21 +8,23 @@ reproduces the *original* FP32 model's output:
 * target: the original FP32 model's own raw output on the same inputs (self-distillation,
   no labels), loss: mean squared error in raw output units;
 * forward pass with fake quantization, the grids the converters use: every Conv2D /
-  Conv2DTranspose / Dense kernel symmetric int8 per output channel (scale max|W_c| / 127,
-  round to nearest, :func:`edgecolor.quant.adaround.round_nearest`'s grid), with a
-  straight-through estimator; the output of each of those layers (after its activation)
-  per-tensor 8-bit over its range on the calibration photos, measured once on the FP32
-  model and fixed (``tf.quantization.fake_quant_with_min_max_vars``: zero-gradient outside
-  the range);
+  DepthwiseConv2D / Conv2DTranspose / Dense kernel symmetric int8 per output channel
+  (scale max|W_c| / 127, round to nearest, :func:`edgecolor.quant.adaround.round_nearest`'s
+  grid), with a straight-through estimator; a convolution whose output only a
+  BatchNormalization reads is quantized on the *folded* kernel's grid (W * gamma /
+  sqrt(var + eps), what the converters quantize after folding the BN in), read live from
+  the BN's variables; the tensor int8 holds after each of those layers (after its
+  activation; after the BN it folds into and a ReLU / Activation layer that alone reads
+  it, as the converters fuse them: :func:`quant_points`) per-tensor 8-bit over its range
+  on the calibration photos, measured once on the FP32 model and fixed
+  (``tf.quantization.fake_quant_with_min_max_vars``: zero-gradient outside the range);
 * Adam with a small learning rate, steps of ``batch`` photos (gradients accumulated over
   batch-1 passes, the converters' input shape), until ``minutes`` of wall clock are spent.
 
 The returned model is a plain Keras model of the original architecture (same layer names,
 classes and weight shapes, new float weights; no custom layer), so every converter and
 safe-mode loading take it as they take the original. The input model is not modified.
-A Conv2D followed by BatchNormalization is tuned on its unfolded kernel (the converter folds
-the BN in, so that kernel's grid is only approximately the one simulated). Converter-side
-only (TensorFlow, imported lazily through :mod:`edgecolor._tf`).
+Converter-side only (TensorFlow, imported lazily through :mod:`edgecolor._tf`).
 """
 
 from __future__ import annotations
@@ -40,32 +42,81 @@ BATCH = 4  # photos per step (batch-1 passes, gradients accumulated)
 RANGE_IMAGES = 32  # calibration photos whose FP32 activations set the fixed ranges
 EVAL_IMAGES = 8  # photos the distillation loss before / after is measured on
 MAX_IMAGES = 256  # training photos loaded (--qat-images)
-KINDS = ("Conv2D", "Conv2DTranspose", "Dense")  # layers whose kernel and output are fake-quantized
+# layers whose kernel and output are fake-quantized
+KINDS = ("Conv2D", "DepthwiseConv2D", "Conv2DTranspose", "Dense")
+FUSED_ACTIVATIONS = ("ReLU", "Activation")  # separate layers the converters fuse into a conv
 
 
-def _kernel_axis(layer) -> int:
-    """Output-channel axis of a layer's kernel: last, but Conv2DTranspose keeps
-    (kh, kw, cout, cin) (its converted weights are quantized along cout)."""
-    return -2 if type(layer).__name__ == "Conv2DTranspose" else -1
+def channel_axes(layer) -> tuple[int, ...]:
+    """The axes of a layer's kernel that index its output channels: the last, but
+    Conv2DTranspose keeps (kh, kw, cout, cin) (its converted weights are quantized along
+    cout) and DepthwiseConv2D (kh, kw, cin, multiplier) (output channel cin * m + j)."""
+    kind = type(layer).__name__
+    return (-2,) if kind == "Conv2DTranspose" else (-2, -1) if kind == "DepthwiseConv2D" \
+        else (-1,)
 
 
 def targets(model) -> list:
-    """The model's top-level Conv2D / Conv2DTranspose / Dense layers (with a kernel)."""
+    """The model's top-level Conv2D / DepthwiseConv2D / Conv2DTranspose / Dense layers
+    (with a kernel; grouped convolutions left out)."""
     from edgecolor.converters.float_layers import top_layers
 
     return [layer for layer in top_layers(model)
             if type(layer).__name__ in KINDS and getattr(layer, "groups", 1) == 1]
 
 
-def _fake_kernel(tf, kernel, axis: int):
+def folded_norms(model) -> dict[str, object]:
+    """{target layer name: the BatchNormalization (over the channel axis) that alone reads
+    its output}: the converters fold that BN into the kernel before quantizing it."""
+    from edgecolor.quant.equalize import consumers
+
+    users = consumers(model)
+    folds = {}
+    for layer in targets(model):
+        readers = users.get(layer.name, [])
+        if len(readers) == 1 and type(readers[0]).__name__ == "BatchNormalization" and \
+                readers[0].axis in (-1, len(layer.output.shape) - 1):
+            folds[layer.name] = readers[0]
+    return folds
+
+
+def quant_points(model) -> dict[str, str]:
+    """{target layer name: the layer whose output int8 holds}: the layer itself, or the BN
+    it folds into, then a ReLU / Activation layer that alone reads that (fused by the
+    converters)."""
+    from edgecolor.quant.equalize import consumers
+
+    users = consumers(model)
+    folds = folded_norms(model)
+    points = {}
+    for layer in targets(model):
+        point = folds.get(layer.name, layer)
+        readers = users.get(point.name, [])
+        if len(readers) == 1 and type(readers[0]).__name__ in FUSED_ACTIVATIONS:
+            point = readers[0]
+        points[layer.name] = point.name
+    return points
+
+
+def _fake_kernel(tf, kernel, axes: tuple[int, ...], norm=None):
     """Symmetric per-output-channel int8 fake quantization with a straight-through
-    estimator (forward: the int8 grid; backward: identity)."""
+    estimator (forward: the int8 grid; backward: identity). ``norm``: the BatchNormalization
+    folded into this kernel: the grid is the folded kernel's, mapped back (W = q(W f) / f)."""
     rank = len(kernel.shape)
-    axis = axis % rank
-    reduce = [i for i in range(rank) if i != axis]
-    scale = tf.reduce_max(tf.abs(kernel), axis=reduce, keepdims=True) / LEVELS
+    axes = tuple(a % rank for a in axes)
+    fold = None
+    if norm is not None:
+        gamma = norm.gamma if norm.scale else 1.0
+        fold = tf.reshape(gamma * tf.math.rsqrt(norm.moving_variance + norm.epsilon),
+                          [kernel.shape[i] if i in axes else 1 for i in range(rank)])
+        fold = tf.where(tf.abs(fold) > 0, fold, tf.ones_like(fold))
+    folded = kernel if fold is None else kernel * fold
+    reduce = [i for i in range(rank) if i not in axes]
+    scale = tf.reduce_max(tf.abs(folded), axis=reduce, keepdims=True) / LEVELS
     scale = tf.where(scale > 0, scale, tf.ones_like(scale))
-    q = tf.clip_by_value(tf.round(kernel / scale), -LEVELS, LEVELS) * scale
+    q = tf.clip_by_value(tf.round(folded / scale), -LEVELS, LEVELS) * scale
+    if fold is not None:
+        q = q / fold
     return kernel + tf.stop_gradient(q - kernel)
 
 
@@ -91,7 +142,9 @@ def _fq_model(work, ranges: dict[str, tuple[float, float]]):
 
     # the kernel property of each target layer returns the fake-quantized kernel
     # (Conv2D / Dense: Keras' own property over ``_kernel``; Conv2DTranspose: a plain
-    # attribute, which a class property shadows)
+    # attribute, which a class property shadows); the folded BN is bound in the property,
+    # not set on the layer (Keras would track it as the layer's sublayer)
+    folds = folded_norms(work)
     for layer in targets(work):
         base = type(layer)
         own = getattr(base, "kernel", None)
@@ -100,8 +153,9 @@ def _fq_model(work, ranges: dict[str, tuple[float, float]]):
             return own.fget(self) if isinstance(own, property) else self.__dict__["kernel"]
 
         layer.__class__ = type(f"_FQ{base.__name__}", (base,), {
-            "kernel": property(lambda self, raw=raw, axis=_kernel_axis(layer):
-                               _fake_kernel(tf, raw(self), axis))})
+            "kernel": property(lambda self, raw=raw, axes=channel_axes(layer),
+                               norm=folds.get(layer.name):
+                               _fake_kernel(tf, raw(self), axes, norm))})
 
     def call_function(layer, *args, **kwargs):
         out = layer(*args, **kwargs)
@@ -115,12 +169,13 @@ def _fq_model(work, ranges: dict[str, tuple[float, float]]):
 
 
 def activation_ranges(model, samples: list[list[np.ndarray]]) -> dict[str, tuple[float, float]]:
-    """FP32 output range (min, max; raw activation units) of every target layer on
-    ``samples``, widened to include 0 (the 8-bit grid holds zero exactly)."""
+    """{layer name: FP32 output range (min, max; raw activation units)} of every quant point
+    (:func:`quant_points`) on ``samples``, widened to include 0 (the 8-bit grid holds zero
+    exactly)."""
     from edgecolor._tf import import_tf
 
     _, keras = import_tf()
-    layers = targets(model)
+    layers = [model.get_layer(name) for name in dict.fromkeys(quant_points(model).values())]
     ins = model.inputs if len(model.inputs) > 1 else model.inputs[0]
     tap = keras.Model(ins, [layer.output for layer in layers])
     lo = {layer.name: 0.0 for layer in layers}
@@ -194,7 +249,8 @@ def qat_finetune(model, samples: list[list[np.ndarray]], minutes: float,
     deadline = t0 + 60.0 * minutes
     layers = targets(model)
     if not layers:
-        raise ValueError("QAT: the model has no Conv2D / Conv2DTranspose / Dense layer")
+        raise ValueError("QAT: the model has no Conv2D / DepthwiseConv2D / Conv2DTranspose / "
+                         "Dense layer")
     ranges = activation_ranges(model, (range_samples or samples)[:RANGE_IMAGES])
     work = _copy(model)
     fq = _fq_model(work, ranges)
@@ -281,4 +337,6 @@ def qat_finetune(model, samples: list[list[np.ndarray]], minutes: float,
             "fp32_drift_mse": float(f"{drift:.4g}"),
             "train_loss_last": (float(f"{np.mean(losses[-20:]):.4g}") if losses else None),
             "weights": "int8 per output channel, symmetric, STE",
-            "activations": "8-bit per tensor after each layer, fixed FP32 calibration ranges"}}
+            "folded_norms": sorted(folded_norms(model)),
+            "activations": "8-bit per tensor after each layer (after its folded BN and "
+                           "fused activation), fixed FP32 calibration ranges"}}
