@@ -182,6 +182,7 @@ def convert(request: ConvertRequest) -> list[ArtifactResult]:
         common.update(source=source.record(), contract=source.contract.to_dict())
     out_dir = Path(out_dir)
     results = []
+    shared = None  # the budgeted rows' FP32-side measurements, made once per run
     for i, (fmt_name, precision) in enumerate(rows, 1):
         fmt = get_format(fmt_name)
         # a variant with another output contract (eccv16's bins head) gets its own names
@@ -210,10 +211,11 @@ def convert(request: ConvertRequest) -> list[ArtifactResult]:
                              f"not {fmt_name} (converted through onnx2tf)")
             bounds = None
         if bounds is not None:  # int8 within a fidelity budget (edgecolor.quant.budget)
-            from edgecolor.quant.budget import budgeted_converter
+            from edgecolor.quant.budget import SharedEvidence, budgeted_converter
 
+            shared = shared or SharedEvidence()
             res.converter = budgeted_converter(fmt, budget=bounds, qat_minutes=req.qat,
-                                               qat_images=req.qat_images)
+                                               qat_images=req.qat_images, shared=shared)
         _convert_one(res, fmt, model, spec, options, common, explicit)
         if res.ok:
             _quick_check(res, holdout, threads)

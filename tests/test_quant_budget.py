@@ -341,3 +341,32 @@ def test_output_head_and_last_join_in_float_meet_the_budget_before_any_ranking(c
     assert fields["float_layers"] == ["ab", "skip", "wide", "join", "head"]
     assert q["validation"]["psnr_vs_fp32"] >= 60
     assert RANKING not in [a["strategy"] for a in attempts] and q["ranking"] is None
+
+
+def test_budgeted_rows_of_one_run_share_the_fp32_measurements(spiky, calib_dir, tmp_path):
+    """Every budgeted row of a convert run scores against the same FP32 colorizations,
+    activation ranges and calibration coverage: the second row reuses the first's, and
+    still finds its own float layers; another calibration set starts afresh."""
+    from edgecolor.calibration import CalibrationSet
+    from edgecolor.converters.common import ConvertOptions
+    from edgecolor.quant.budget import BudgetedConversion, SharedEvidence
+
+    model, spec, calib, _ = spiky
+    shared = SharedEvidence()
+    first = BudgetedConversion("tflite", BUDGET, shared=shared, pareto_png=False)
+    one = first(model, spec, "int8", tmp_path / "a.tflite", ConvertOptions(calib=calib))
+    measured = (shared.validator, shared.ranges, shared.coverage, dict(shared.models))
+    assert measured[0] is first.validator and measured[1] and measured[2] is not None
+    assert set(measured[3]) == {"cle", "cle+bc"}
+    second = BudgetedConversion("onnx", BUDGET, shared=shared, pareto_png=False)
+    two = second(model, spec, "int8-cpu", tmp_path / "b.onnx", ConvertOptions(calib=calib))
+    assert second.validator is measured[0] and shared.ranges is measured[1]
+    assert shared.coverage is measured[2]
+    assert all(shared.models[k] is v for k, v in measured[3].items())
+    assert one["float_layers"] == two["float_layers"] == ["spike"]
+    assert two["quantization"]["validation"]["images"] == \
+        one["quantization"]["validation"]["images"]
+    other = CalibrationSet.from_folder(calib_dir, spec, size=None, holdout=2)
+    third = BudgetedConversion("tflite", 100.0, shared=shared, pareto_png=False)
+    third(model, spec, "int8", tmp_path / "c.tflite", ConvertOptions(calib=other))
+    assert third.validator is not measured[0] and shared.ranges is not measured[1]

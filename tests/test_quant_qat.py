@@ -82,7 +82,7 @@ def test_budget_tries_qat_last_and_scores_it_vs_the_original_fp32(tiny, tmp_path
     assert rec["distill_mse_before"] > 0 and rec["distill_mse_after"] > 0
     assert rec["role"].startswith("calibration photos")
     # the reference is the ORIGINAL FP32 model: it scores as identical, the tuned one not
-    tuned = conv._models["qat"][0]
+    tuned = conv.shared.models["qat"][0]
     assert conv.validator.score(keras_infer(model, spec)).psnr_vs_fp32 >= PSNR_CAP_DB - 1e-6
     drift = conv.validator.score(keras_infer(tuned, spec)).psnr_vs_fp32
     assert drift < PSNR_CAP_DB - 1

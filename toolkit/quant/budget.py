@@ -358,6 +358,31 @@ def pareto_path(artifact: Path) -> Path:
     return artifact.with_name(artifact.stem + PARETO_SUFFIX)
 
 
+@dataclass
+class SharedEvidence:
+    """What a budgeted search measures on the FP32 model and the calibration set, whatever
+    the format: the validator (the FP32 colorizations of the held-out photos), activation
+    ranges, calibration coverage, the Keras-side PTQ models and the weight-only rounding
+    score. One per convert run: every budgeted row of the same model and calibration set
+    reuses them instead of measuring again. Bound to one (model, calibration set) pair: a
+    search on another pair starts it afresh."""
+
+    validator: Validator | None = None
+    ranges: list[dict] | None = None  # FP32 activation ranges on the calibration set
+    coverage: list | None = None  # held-out vs calibration ranges
+    models: dict[str, tuple] = field(default_factory=dict)  # ptq method -> (model, records)
+    weight_only: Score | None = None  # round-to-nearest weights, float activations
+    owner: tuple[int, int] | None = None  # id() of the model and calibration set
+
+    def bind(self, model, calib) -> None:
+        """Keep what was measured for this model and calibration set; forget the rest."""
+        owner = (id(model), id(calib))
+        if self.owner is not None and self.owner != owner:
+            self.validator, self.ranges, self.coverage = None, None, None
+            self.models, self.weight_only = {}, None
+        self.owner = owner
+
+
 class BudgetedConversion:
     """Runs the strategy loop for one artifact (see the module docstring).
 
@@ -367,7 +392,8 @@ class BudgetedConversion:
     (default KERAS_PTQ; () for none); pareto_png: draw the front beside the artifact;
     adaround: try learned rounding after them where weight rounding matters; qat_minutes:
     wall-clock minutes of the quantization-aware fine-tune tried last (None / 0: never);
-    qat_images: its training photo folder (None: the calibration photos).
+    qat_images: its training photo folder (None: the calibration photos); shared: the
+    :class:`SharedEvidence` of the convert run (None: this search's own).
     """
 
     def __init__(self, fmt: Format | str, max_dpsnr: float | None = None,
@@ -378,11 +404,13 @@ class BudgetedConversion:
                  max_de: float | None = None, budget: Budget | None = None,
                  ptq: tuple[str, ...] = KERAS_PTQ, pareto_png: bool = True,
                  adaround: bool = True, qat_minutes: float | None = None,
-                 qat_images: str | Path | None = None) -> None:
+                 qat_images: str | Path | None = None,
+                 shared: SharedEvidence | None = None) -> None:
         self.fmt = get_format(fmt) if isinstance(fmt, str) else fmt
         self.budget = budget or Budget(max_dpsnr, min_psnr_fp32, max_de)
         self.max_dpsnr = self.budget.max_dpsnr
         self.max_float_fraction = max_float_fraction
+        self.shared = shared or SharedEvidence()
         self.validator = validator
         self.progress = progress
         self.timing_runs = timing_runs
@@ -390,11 +418,7 @@ class BudgetedConversion:
         self.pareto_png = pareto_png
         self.ranking: list[str] | None = None
         self.layer_count = 0
-        self._ranges: list[dict] | None = None  # FP32 activation ranges on the calibration set
-        self._coverage: list | None = None  # held-out vs calibration ranges
-        self._models: dict[str, tuple] = {}  # ptq method -> (model, records)
         self.adaround = adaround
-        self.weight_only: Score | None = None  # round-to-nearest weights, float activations
         self.qat_minutes = qat_minutes or None
         self.qat_images = qat_images
         self._fp32: tuple[Path, dict] | None = None  # the same runtime's FP32 artifact
@@ -404,30 +428,31 @@ class BudgetedConversion:
         """Measured once: the ranking's preselection and the risk checks both use them."""
         from edgecolor.quant.risks import activation_ranges
 
-        if self._ranges is None:
-            self._ranges = activation_ranges(model, calib.samples)
-        return self._ranges
+        if self.shared.ranges is None:
+            self.shared.ranges = activation_ranges(model, calib.samples)
+        return self.shared.ranges
 
     def _calibration_coverage(self, model, calib) -> list:
         """Measured once: candidates (tier 3) and the manifest's risks both use it."""
         from edgecolor.quant.risks import calibration_coverage
 
-        if self._coverage is None:
-            self._coverage = calibration_coverage(model, calib)
-        return self._coverage
+        if self.shared.coverage is None:
+            self.shared.coverage = calibration_coverage(model, calib)
+        return self.shared.coverage
 
     def _ptq_model(self, model, method: str | None, calib):
         """(model, records) with the Keras-side fix ``method`` applied (cached)."""
         if method is None:
             return model, []
-        if method == "qat" and method not in self._models:
-            self._models[method] = self._qat_model(model, calib)
-        if method not in self._models:
+        models = self.shared.models
+        if method == "qat" and method not in models:
+            models[method] = self._qat_model(model, calib)
+        if method not in models:
             from edgecolor.quant.equalize import apply
 
             m, records = apply(model, method, calib.samples)
-            self._models[method] = (m, [r.to_dict() for r in records])
-        return self._models[method]
+            models[method] = (m, [r.to_dict() for r in records])
+        return models[method]
 
     def _qat_model(self, model, calib) -> tuple:
         """(fine-tuned copy, [record]): :func:`edgecolor.quant.qat.qat_finetune` for
@@ -456,11 +481,15 @@ class BudgetedConversion:
         if options.calib is None:
             raise ValueError(f"{self.fmt.name} {precision}: a fidelity budget needs "
                              "calibration images with a held-out split (--calib DIR)")
+        self.shared.bind(model, options.calib)
+        if self.validator is None:
+            self.validator = self.shared.validator
         if self.validator is None:  # the reference: Keras, or ONNX Runtime on the source
             reference = (model.reference().infer if src.is_onnx_source(model)
                          else keras_infer(model, spec))
             self.validator = Validator(ValidationSet.from_calibration(options.calib),
                                        reference)
+            self.shared.validator = self.validator
         out_path.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{out_path.stem}.budget.", dir=out_path.parent))
         try:
@@ -646,14 +675,14 @@ class BudgetedConversion:
         from edgecolor.quant.adaround import round_nearest
         from edgecolor.quant.equalize import _copy
 
-        if self.weight_only is None:
+        if self.shared.weight_only is None:
             rounded = _copy(model)
             for layer in rounded.layers:
                 w = layer.get_weights()
                 if type(layer).__name__ == "Conv2D" and w:
                     layer.set_weights([round_nearest(w[0]), *w[1:]])
-            self.weight_only = self.validator.score(keras_infer(rounded, spec))
-        s, b = self.weight_only, self.budget
+            self.shared.weight_only = self.validator.score(keras_infer(rounded, spec))
+        s, b = self.shared.weight_only, self.budget
         return bool((b.min_psnr_fp32 is not None
                      and s.psnr_vs_fp32 < b.min_psnr_fp32 + ROUNDING_MARGIN_DB)
                     or (b.max_dpsnr is not None and s.dpsnr > ROUNDING_SHARE * b.max_dpsnr)
@@ -788,7 +817,7 @@ class BudgetedConversion:
             "chosen_by": "fastest within budget" if sum(
                 p["within"] for p in points) > 1 else "only candidate within budget",
             "ranking": self.ranking,
-            "coverage": [c.to_dict() for c in (self._coverage or [])[:8]],
+            "coverage": [c.to_dict() for c in (self.shared.coverage or [])[:8]],
             "attempts": [a.to_dict() for a in attempts],
             "pareto": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in p.items()}
                        for p in front],
