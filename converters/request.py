@@ -38,7 +38,8 @@ class ConvertRequest:
     / max_de (CIEDE2000): fidelity bounds of int8 rows; min_speedup (× the same runtime's
     FP32 speed): the budget's optional speed floor; budget False: plain int8. qat:
     minutes of quantization-aware fine-tuning the budget tries last (None / 0: never; Keras
-    models only); qat_images: its training photo folder (None: the calibration photos).
+    models only); qat_images: its training photo folder (None: the calibration photos);
+    search_minutes: wall-clock limit of the budget's search per artifact (None: none).
     """
 
     model: str
@@ -62,6 +63,7 @@ class ConvertRequest:
     min_speedup: float | None = None
     qat: float | None = None
     qat_images: str | Path | None = None
+    search_minutes: float | None = None
     model_kw: dict | None = None
     io: object = None  # preset name, .toml path or Contract (own model files only)
     on_start: Callable[[int, int, str], None] | None = field(default=None, repr=False)
@@ -108,6 +110,7 @@ class ConvertRequest:
             raise ConvertRequestError(f"calib_size {self.calib_size}: give a positive "
                                       "number of images, or None for all")
         self._check_qat()
+        self._check_search_minutes()
         rows = plan_rows(profile, self.formats, self.precisions)
         explicit = set(self.formats or ())
         for f in explicit:
@@ -148,6 +151,19 @@ class ConvertRequest:
             if self.budget is False:
                 raise ConvertRequestError("--qat is the last tier of the int8 fidelity "
                                           "budget; drop --no-budget or --qat")
+
+    def _check_search_minutes(self) -> None:
+        """--search-minutes MINUTES: a number > 0, within a fidelity budget."""
+        m = self.search_minutes
+        if m is None:
+            return
+        if isinstance(m, bool) or not isinstance(m, (int, float)) or not math.isfinite(m) \
+                or m <= 0:
+            raise ConvertRequestError(f"--search-minutes {m}: give the budget search's "
+                                      "wall-clock limit as a number of minutes > 0")
+        if self.budget is False:
+            raise ConvertRequestError("--search-minutes limits the int8 fidelity budget's "
+                                      "search; drop --no-budget or --search-minutes")
 
 
 def plan_rows(profile: DeviceProfile, formats: list[str] | None = None,

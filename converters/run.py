@@ -215,7 +215,8 @@ def convert(request: ConvertRequest) -> list[ArtifactResult]:
 
             shared = shared or SharedEvidence()
             res.converter = budgeted_converter(fmt, budget=bounds, qat_minutes=req.qat,
-                                               qat_images=req.qat_images, shared=shared)
+                                               qat_images=req.qat_images, shared=shared,
+                                               search_minutes=req.search_minutes)
         _convert_one(res, fmt, model, spec, options, common, explicit)
         if res.ok:
             _quick_check(res, holdout, threads)

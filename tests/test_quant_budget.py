@@ -370,3 +370,45 @@ def test_budgeted_rows_of_one_run_share_the_fp32_measurements(spiky, calib_dir, 
     third = BudgetedConversion("tflite", 100.0, shared=shared, pareto_png=False)
     third(model, spec, "int8", tmp_path / "c.tflite", ConvertOptions(calib=other))
     assert third.validator is not measured[0] and shared.ranges is not measured[1]
+
+
+def test_search_minutes_stops_the_search_after_plain_int8(spiky, tmp_path):
+    """--search-minutes: once the limit is spent no new candidate starts (plain int8
+    always runs); an unmet budget then fails saying where the search stopped, and nothing
+    is written. The request refuses a limit that is not a positive number or comes
+    without a budget, in one line."""
+    from edgecolor.converters.common import ConvertOptions
+    from edgecolor.converters.request import ConvertRequest, ConvertRequestError
+    from edgecolor.quant.budget import BudgetedConversion, BudgetError
+
+    model, spec, calib, _ = spiky
+    conv = BudgetedConversion("tflite", budget=None, min_psnr_fp32=200.0,
+                              search_minutes=1e-4, pareto_png=False)
+    with pytest.raises(BudgetError) as err:
+        conv(model, spec, "int8", tmp_path / "m.tflite", ConvertOptions(calib=calib))
+    assert [a.strategy for a in err.value.attempts] == ["int8"] and conv.stopped
+    assert "stopped after 0.0001 min (--search-minutes" in str(err.value)
+    assert not list(tmp_path.glob("*.tflite"))
+    # a limit that is not reached changes nothing
+    easy = BudgetedConversion("tflite", BUDGET * 100, search_minutes=10, pareto_png=False)
+    fields = easy(model, spec, "int8", tmp_path / "e.tflite", ConvertOptions(calib=calib))
+    assert fields["quantization"]["search"] == {"minutes_limit": 10, "stopped": False}
+    for bad, why in [(dict(search_minutes=0), "number of minutes > 0"),
+                     (dict(search_minutes=float("nan")), "number of minutes > 0"),
+                     (dict(search_minutes=5, budget=False), "drop --no-budget")]:
+        with pytest.raises(ConvertRequestError, match=why):
+            ConvertRequest("baseline", "x86-cpu", formats=["tflite"], **bad).resolve()
+
+
+def test_cli_refuses_a_bad_search_limit_in_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from edgecolor.cli import cli
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["convert", "--target", "x86-cpu", "--format", "tflite",
+                                      "--precision", "int8", "--search-minutes", "-1", "-o",
+                                      str(out)])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert lines[0].startswith("error: --search-minutes -1.0") and not out.exists()

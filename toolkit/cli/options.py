@@ -70,6 +70,10 @@ def conversion_options(f):
                      "as the same runtime's FP32 artifact (timed on this host) to count as "
                      "within budget. Default: not bounded (a chosen artifact slower than "
                      "FP32 is flagged)."),
+        click.option("--search-minutes", type=float, metavar="MINUTES",
+                     help="Wall-clock limit of the int8 budget's search, per artifact: once "
+                     "spent no new candidate starts, the fastest one within budget so far is "
+                     "kept, else the row fails saying so. Default: no limit."),
         click.option("--no-budget", is_flag=True, help="Plain int8: no fidelity budget."),
         # plain float / path types: the request validates them (one line, exit 2)
         click.option("--qat", type=float, metavar="MINUTES",

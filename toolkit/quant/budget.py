@@ -64,6 +64,7 @@ import os
 import shutil
 import statistics
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -358,6 +359,10 @@ def pareto_path(artifact: Path) -> Path:
     return artifact.with_name(artifact.stem + PARETO_SUFFIX)
 
 
+class SearchTimeout(Exception):
+    """The search's wall-clock limit (``search_minutes``) ran out before the next candidate."""
+
+
 @dataclass
 class SharedEvidence:
     """What a budgeted search measures on the FP32 model and the calibration set, whatever
@@ -393,7 +398,10 @@ class BudgetedConversion:
     adaround: try learned rounding after them where weight rounding matters; qat_minutes:
     wall-clock minutes of the quantization-aware fine-tune tried last (None / 0: never);
     qat_images: its training photo folder (None: the calibration photos); shared: the
-    :class:`SharedEvidence` of the convert run (None: this search's own).
+    :class:`SharedEvidence` of the convert run (None: this search's own); search_minutes:
+    wall-clock limit of the search (None: none): once spent, no new candidate (or ranking
+    probe) starts; plain int8 always runs, and the fastest candidate within budget so far
+    is kept, else the row fails saying where the search stopped.
     """
 
     def __init__(self, fmt: Format | str, max_dpsnr: float | None = None,
@@ -405,12 +413,16 @@ class BudgetedConversion:
                  ptq: tuple[str, ...] = KERAS_PTQ, pareto_png: bool = True,
                  adaround: bool = True, qat_minutes: float | None = None,
                  qat_images: str | Path | None = None,
-                 shared: SharedEvidence | None = None) -> None:
+                 shared: SharedEvidence | None = None,
+                 search_minutes: float | None = None) -> None:
         self.fmt = get_format(fmt) if isinstance(fmt, str) else fmt
         self.budget = budget or Budget(max_dpsnr, min_psnr_fp32, max_de)
         self.max_dpsnr = self.budget.max_dpsnr
         self.max_float_fraction = max_float_fraction
         self.shared = shared or SharedEvidence()
+        self.search_minutes = search_minutes
+        self._deadline: float | None = None  # time.monotonic() when the search must stop
+        self.stopped = False  # the search ran out of search_minutes
         self.validator = validator
         self.progress = progress
         self.timing_runs = timing_runs
@@ -492,9 +504,15 @@ class BudgetedConversion:
             self.shared.validator = self.validator
         out_path.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{out_path.stem}.budget.", dir=out_path.parent))
+        self._deadline = (time.monotonic() + 60.0 * self.search_minutes
+                          if self.search_minutes else None)
+        self.stopped = False
         try:
             attempts: list[Attempt] = []
-            self._search(model, spec, precision, options, work, attempts)
+            try:
+                self._search(model, spec, precision, options, work, attempts)
+            except SearchTimeout:
+                self.stopped = True
             passing = [a for a in attempts if a.within(self.budget)]
             if not passing:
                 raise BudgetError(self._failure(precision, attempts), attempts)
@@ -523,6 +541,8 @@ class BudgetedConversion:
             key = (prec, method, tuple(float_layers), ptq, repr(extra))
             if key in tried:
                 return None
+            if attempts:  # plain int8 always runs
+                self._check_deadline()
             tried.add(key)
             a = Attempt(strategy, prec, method, list(float_layers), extra=dict(extra or {}),
                         ptq=ptq, tier=tier)
@@ -640,6 +660,8 @@ class BudgetedConversion:
                 return
         try:
             ranking = self._rank(model, spec, precision, options)
+        except SearchTimeout:
+            raise
         except Exception as e:  # no ranking: the strategies without float layers still run
             attempts.append(Attempt(RANKING, precision, method, [], error=one_line(e, 200)))
             ranking = []  # float groups, most sensitive first
@@ -667,6 +689,11 @@ class BudgetedConversion:
         # the same int8 conversion; scored vs the original FP32 model like every candidate
         if self.qat_minutes and not foreign:
             trial("int8 + qat", precision, method, [], ptq="qat", tier=7)
+
+    def _check_deadline(self) -> None:
+        """SearchTimeout once ``search_minutes`` are spent."""
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise SearchTimeout
 
     def _rounding_matters(self, model, spec) -> bool:
         """True when round-to-nearest int8 weights alone (activations float, scored on the
@@ -706,6 +733,7 @@ class BudgetedConversion:
                                    method)
         foreign = src.is_onnx_source(model)
         result = analyze_backend(backend, self.validator, modes=("all_but",), with_stats=False,
+                                 progress=self._check_deadline,
                                  max_probes=MAX_PROBES,
                                  ranges=self._activation_ranges(model, options.calib),
                                  groups=None if foreign else probe_groups(model),
@@ -722,6 +750,9 @@ class BudgetedConversion:
         why = (f"{len(slow)} candidate{'s' if len(slow) != 1 else ''} kept the colors but "
                f"ran below {self.budget.min_speedup:g}x FP32 speed (lower --min-speedup, or "
                "use fp16/fp32). " if slow else "")
+        if self.stopped:
+            why += (f"The search stopped after {self.search_minutes:g} min (--search-minutes; "
+                    "raise it to try the remaining tiers). ")
         return (f"{self.fmt.name} {precision}: budget {self.budget.text()} not met "
                 f"({n} validation image{'s' if n != 1 else ''}, <= "
                 f"{self.max_float_fraction:.0%} of layers float). {why}Fix: loosen the budget "
@@ -814,6 +845,7 @@ class BudgetedConversion:
                            "psnr_fp32": round(self.validator.fp32_psnr, 3),
                            **score.to_dict()},
             "speed": speed,
+            "search": {"minutes_limit": self.search_minutes, "stopped": self.stopped},
             "chosen_by": "fastest within budget" if sum(
                 p["within"] for p in points) > 1 else "only candidate within budget",
             "ranking": self.ranking,
@@ -867,6 +899,10 @@ def summary_note(record: dict) -> str:
         text += f"; {speed['speedup_vs_fp32']:.2f}x FP32 speed"
     if speed.get("warning"):
         text += f"; ⚠ {speed['warning']}"
+    search = record.get("search") or {}
+    if search.get("stopped"):
+        text += (f"; search stopped after {search['minutes_limit']:g} min "
+                 "(--search-minutes): a later tier may have found a faster artifact")
     return text
 
 
