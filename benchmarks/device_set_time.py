@@ -38,6 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--calib", type=Path, default=SHARED / "bsd100")
     p.add_argument("--calib-size", type=int, default=100)
     p.add_argument("--modes", default=",".join(MODES), help="plain, budgeted or both")
+    p.add_argument("--search-minutes", type=float, default=None,
+                   help="budgeted: convert's --search-minutes (wall-clock limit per artifact)")
     p.add_argument("--stem", default="device-set-time")
     p.add_argument("--host-kind", default=None,
                    help="results file suffix (default: the target)")
@@ -51,6 +53,8 @@ def convert(model: str, mode: str, args, out_dir: Path) -> dict:
     cmd = [sys.executable, "-m", "edgecolor", "convert", "--model", model, "--target",
            args.target, "--calib", str(args.calib), "--calib-size", str(args.calib_size),
            "-o", str(out_dir)] + (["--no-budget"] if mode == "plain" else [])
+    if mode == "budgeted" and args.search_minutes:
+        cmd += ["--search-minutes", f"{args.search_minutes:g}"]
     print(f"[{time.strftime('%H:%M:%S')}] {model} {mode}", file=sys.stderr, flush=True)
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
