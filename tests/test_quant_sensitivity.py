@@ -358,3 +358,41 @@ def test_joins_and_output_head_are_always_probed_and_grouped(calib_dir):
     text = ranked_table(SensitivityReport("joined", (SIZE, SIZE), {"images": 2}, {}, [ranked]))
     row = next(line for line in text.splitlines() if " join " in line)
     assert "join (+ skip, wide, head)" in row and "45.0" in row
+
+
+def test_a_layer_the_backend_cannot_keep_float_is_not_probed_and_the_rest_still_rank(
+        calib_dir):
+    """TFLite keeps MAX_POOL_2D int8 whatever its denylist says (the converter refuses such
+    a float set): that probe is recorded as not probed and ranked last, out of the ranking
+    the budget uses; every other layer is still probed (koalarization's ranking died on
+    its last max pooling before)."""
+    from edgecolor._tf import import_tf
+    from edgecolor.calibration import CalibrationSet
+    from edgecolor.quant.backends import make_backend
+    from edgecolor.quant.report import ranked_table
+    from edgecolor.quant.sensitivity import SensitivityReport, analyze_backend
+    from edgecolor.quant.validation import ValidationSet, Validator, keras_infer
+
+    _, keras = import_tf()
+    L = keras.layers
+    keras.utils.set_random_seed(0)
+    spec = spiky_spec()
+    inp = L.Input((SIZE, SIZE, 1), batch_size=1, name="l")
+    x = L.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(inp)
+    x = L.MaxPooling2D(name="pool")(x)
+    x = L.Conv2D(8, 3, padding="same", activation="relu", name="conv2")(x)
+    x = L.UpSampling2D(name="up1")(x)
+    out = L.Conv2D(2, 3, padding="same", activation="tanh", name="ab")(x)
+    model = keras.Model(inp, out)
+    calib = CalibrationSet.from_folder(calib_dir, spec, size=None, holdout=2)
+    validator = Validator(ValidationSet.from_calibration(calib), keras_infer(model, spec))
+    result = analyze_backend(make_backend("tflite", model, spec, calib, "int8"), validator,
+                             modes=("all_but",))
+    assert [s.layer for s in result.layers][-1] == "pool"
+    pool = result.layers[-1]
+    assert "keeps pool in int8" in pool.error and pool.all_but_psnr is None
+    assert all(s.error is None and s.all_but_psnr is not None for s in result.layers[:-1])
+    assert sorted(result.ranking()) == ["ab", "conv1", "conv2", "up1"]
+    text = ranked_table(SensitivityReport("pooled", (SIZE, SIZE), {"images": 2}, {},
+                                          [result]))
+    assert "not probed: ValueError: tflite: the quantizer keeps pool" in text

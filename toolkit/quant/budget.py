@@ -740,7 +740,7 @@ class BudgetedConversion:
                                  always=None if foreign else structural(model))
         self.layer_count = result.layer_count
         self.ranking = result.ranking()
-        return [s.unit() for s in result.layers]
+        return [s.unit() for s in result.layers if s.error is None]
 
     # -- reporting ---------------------------------------------------------------------------
 

@@ -49,7 +49,7 @@ def ranked_table(report) -> str:
         for i, s in enumerate(b.layers, 1):
             lines.append(f"  {i:>2}  {names[id(s)]:<{w}}  {s.kind:<{k}}  {_f(s.only_psnr):>9}  "
                          f"{_f(s.all_but_psnr):>7}  {_f(s.all_but_dpsnr, '.2f'):>6}  "
-                         f"{_stat_text(s.stats)}")
+                         + (f"not probed: {s.error}" if s.error else _stat_text(s.stats)))
     for b in report.backends:
         front = b.pareto()
         if front:

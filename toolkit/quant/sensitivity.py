@@ -37,6 +37,7 @@ import numpy as np
 
 from edgecolor.bench.stats import time_calls
 from edgecolor.converters.float_layers import layer_scopes, top_layers
+from edgecolor.errors import one_line
 from edgecolor.quant import MAX_PROBES
 from edgecolor.quant.backends import QuantBackend, make_backend
 from edgecolor.quant.validation import Score, ValidationSet, Validator, keras_infer
@@ -57,6 +58,7 @@ class LayerSensitivity:
     all_but_psnr: float | None = None
     all_but_dpsnr: float | None = None  # PSNR loss vs ground truth with this layer float
     stats: dict = field(default_factory=dict)  # the backend tool's layer-wise numbers
+    error: str | None = None  # why this layer (group) could not be probed: ranked last
 
     def unit(self) -> list[str]:
         """The layers kept float together when this one is (its group, or itself)."""
@@ -93,7 +95,8 @@ class BackendSensitivity:
     def ranking(self) -> list[str]:
         """Layer names, most sensitive first (a probed group brings its other layers right
         after it, so that a prefix of the ranking keeps the group float together)."""
-        return list(dict.fromkeys(n for s in self.layers for n in s.unit()))
+        return list(dict.fromkeys(n for s in self.layers if s.error is None
+                                  for n in s.unit()))
 
     def to_dict(self) -> dict:
         """JSON-ready record."""
@@ -109,9 +112,12 @@ def rank(layers: list[LayerSensitivity], full_psnr: float) -> list[LayerSensitiv
     """Most sensitive first.
 
     Layers whose float copy recovers more than TIE_DB of output PSNR (all_but vs the all-int8
-    ``full_psnr``) come first, largest gain first; the rest by lowest only-int8 PSNR.
+    ``full_psnr``) come first, largest gain first; the rest by lowest only-int8 PSNR; layers
+    that could not be probed (``error``) last.
     """
     def key(s: LayerSensitivity):
+        if s.error is not None:
+            return (2, 0.0, 0.0)
         gain = (s.all_but_psnr - full_psnr) if s.all_but_psnr is not None else 0.0
         only = s.only_psnr if s.only_psnr is not None else 1e9
         return (0, -gain, only) if gain > TIE_DB else (1, only, -gain)
@@ -244,19 +250,21 @@ def analyze_backend(backend: QuantBackend, validator: Validator,
         group = [n for n in groups.get(name, [name]) if n in known] or [name]
         s = LayerSensitivity(name, kinds.get(name, "?"), float_set=group if len(group) > 1
                              else [])
-        if "only" in modes:
-            others = [n for n in names if n not in group]
-            s.only_psnr = validator.score(backend.infer_fn(backend.quantize(others)),
-                                          colors=False).psnr_vs_fp32
-            if progress:
-                progress()
-        if "all_but" in modes:
-            infer = backend.infer_fn(backend.quantize(group))
-            score = validator.score(infer, colors=False)
-            s.all_but_psnr, s.all_but_dpsnr = score.psnr_vs_fp32, score.dpsnr
-            timed(f"float [{', '.join(group)}]", infer, score)
-            if progress:
-                progress()
+        try:
+            if "only" in modes:
+                others = [n for n in names if n not in group]
+                s.only_psnr = validator.score(backend.infer_fn(backend.quantize(others)),
+                                              colors=False).psnr_vs_fp32
+            if "all_but" in modes:
+                infer = backend.infer_fn(backend.quantize(group))
+                score = validator.score(infer, colors=False)
+                s.all_but_psnr, s.all_but_dpsnr = score.psnr_vs_fp32, score.dpsnr
+                timed(f"float [{', '.join(group)}]", infer, score)
+        except Exception as e:  # one layer the backend cannot keep float: the rest still rank
+            # (TFLite keeps a MAX_POOL_2D int8 whatever its denylist says)
+            s.error = one_line(e, 200)
+        if progress:
+            progress()
         results.append(s)
     if with_stats:
         stats = backend.layer_stats(validator.vset.inputs)
