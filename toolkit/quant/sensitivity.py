@@ -263,8 +263,9 @@ def analyze_backend(backend: QuantBackend, validator: Validator,
         except Exception as e:  # one layer the backend cannot keep float: the rest still rank
             # (TFLite keeps a MAX_POOL_2D int8 whatever its denylist says)
             s.error = one_line(e, 200)
-        if progress:
-            progress()
+        if progress:  # once per variant, as variant_count() counts; outside the try: a
+            for _ in modes:  # progress callback may stop the whole analysis
+                progress()
         results.append(s)
     if with_stats:
         stats = backend.layer_stats(validator.vset.inputs)
