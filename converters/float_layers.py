@@ -332,15 +332,15 @@ def tflite_denylisted(debugger, nodes: list[str],
     return data, widened
 
 
-def tflite_selective_int8(converter, model, spec: ModelSpec,
-                          float_layers: Iterable[str]) -> tuple[bytes, list[str]]:
+def tflite_calibrated(converter, model, spec: ModelSpec) -> tuple:
     """A TFLiteConverter set up for int8 (optimizations + representative dataset) ->
-    (flatbuffer with ``float_layers`` (Keras names) left in float, op types that had to be
-    kept float by type, see :func:`tflite_denylisted`).
+    (calibrated ``QuantizationDebugger``, {node: Keras layer} of its graph).
 
-    TFLite's supported way: ``QuantizationDebugger(converter=...)`` calibrates, then
-    ``QuantizationDebugOptions(denylisted_nodes=...)`` + ``get_nondebug_quantized_model()``.
-    Float fallback must be allowed, so the model keeps float32 input/output.
+    TFLite's supported way to keep layers in float: ``QuantizationDebugger(converter=...)``
+    calibrates once, then ``QuantizationDebugOptions(denylisted_nodes=...)`` +
+    ``get_nondebug_quantized_model()`` quantizes the calibrated model for each denylist
+    (:func:`tflite_denylisted`). Float fallback must be allowed, so the model keeps
+    float32 input/output.
     """
     from edgecolor._tf import import_tf
 
@@ -350,7 +350,15 @@ def tflite_selective_int8(converter, model, spec: ModelSpec,
     converter.inference_output_type = tf.float32
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter, debug_dataset=converter.representative_dataset)
-    node_layers = tflite_node_layers(debugger.calibrated_model, layer_scopes(model, spec))
+    return debugger, tflite_node_layers(debugger.calibrated_model, layer_scopes(model, spec))
+
+
+def tflite_selective_int8(calibrated: tuple, float_layers: Iterable[str]
+                          ) -> tuple[bytes, list[str]]:
+    """:func:`tflite_calibrated`'s (debugger, node layers) -> (flatbuffer with
+    ``float_layers`` (Keras names) left in float, op types that had to be kept float by
+    type, see :func:`tflite_denylisted`)."""
+    debugger, node_layers = calibrated
     nodes = float_nodes(node_layers, float_layers, "tflite")
     return tflite_denylisted(debugger, nodes, node_layers)
 

@@ -52,7 +52,7 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
         proto, notes = fp32_graph(model, opset)
         tool = "onnxsim"
     else:
-        proto, tool = export_fp32(model, spec, opset), "tf2onnx+onnxsim"
+        proto, tool = exported_fp32(model, spec, opset), "tf2onnx+onnxsim"
     converter = {"name": "edgecolor.converters.onnx", "tool": tool, "opset": opset}
     float_layers = list(options.extra.get("float_layers") or [])
     if precision != "fp32":
@@ -86,6 +86,20 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
         "float_layers": float_layers if precision != "fp32" else [],
         "notes": notes,
     }
+
+
+def exported_fp32(model, spec: ModelSpec, opset: int = MIN_OPSET):
+    """:func:`export_fp32`, exported once per model object, weights and opset (the rows of
+    a convert run and a budget's candidates share it); each call gets its own copy."""
+    import onnx
+
+    from edgecolor.converters.step_cache import CACHE
+
+    cached = CACHE.get("onnx-fp32", model, None, (opset, spec.to_dict().__repr__()),
+                       lambda: export_fp32(model, spec, opset))
+    proto = onnx.ModelProto()
+    proto.CopyFrom(cached)
+    return proto
 
 
 def export_fp32(model, spec: ModelSpec, opset: int = MIN_OPSET):

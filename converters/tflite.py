@@ -45,20 +45,27 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
     tf, _ = import_tf()
     keras_model = model  # layer names for float_layers are looked up on the user's model
     rewrite = options.extra.get("upsampling_as_resize", True)
-    if rewrite:
-        model = upsampling_as_resize(model)
-    fn = frozen_function(model, spec)
+
+    def converter():
+        fn = frozen_function(upsampling_as_resize(model) if rewrite else model, spec)
+        conv = tf.lite.TFLiteConverter.from_concrete_functions([fn])
+        _configure(conv, tf, precision, options)
+        return conv
+
     float_layers = list(options.extra.get("float_layers") or []) if precision == "int8" else []
     float_ops: list[str] = []  # op types TFLite could only keep float by type
     with quiet_converter():
-        conv = tf.lite.TFLiteConverter.from_concrete_functions([fn])
-        _configure(conv, tf, precision, options)
         if float_layers:  # selective int8: QuantizationDebugger denylist (converters.float_layers)
-            from edgecolor.converters.float_layers import tflite_selective_int8
+            from edgecolor.converters.float_layers import tflite_calibrated, tflite_selective_int8
+            from edgecolor.converters.step_cache import CACHE
 
-            data, float_ops = tflite_selective_int8(conv, keras_model, spec, float_layers)
+            # calibrated once per model and calibration set: each float set re-quantizes it
+            calibrated = CACHE.get("tflite-calibrated", keras_model, options.calib,
+                                   (rewrite, options.calib_method),
+                                   lambda: tflite_calibrated(converter(), keras_model, spec))
+            data, float_ops = tflite_selective_int8(calibrated, float_layers)
         else:
-            data = conv.convert()
+            data = converter().convert()
     inputs, outputs = tensor_details(data, spec)
     atomic_write_bytes(out_path, data)
     return {

@@ -76,11 +76,12 @@ def test_budget_keeps_exactly_the_broken_block_float(spiky, tmp_path, fmt, preci
     plain = q["attempts"][0]
     assert plain["float_layers"] == [] and plain["score"]["dpsnr"] > BUDGET
     assert fields["float_layers"] == q["float_layers"] == ["spike"]
-    # cost order: plain, then the one-conversion PTQ fixes, then the output head in float
-    # (one conversion; the spike is no head: it misses), then ranked float layers
+    # cost order: plain, then the one-conversion PTQ fixes (bias correction dropped: the
+    # rounded weights alone are far within budget), then the output head in float (one
+    # conversion; the spike is no head: it misses), then ranked float layers
     strategies = [a["strategy"] for a in q["attempts"]]
     cheap = (["int8, channel alignment + bias correction"] if fmt == "openvino"
-             else ["int8 + cle", "int8 + cle+bc"])
+             else ["int8 + cle"])
     assert strategies == ["int8", *cheap, STRUCTURAL, "int8 + float layers"]
     assert q["attempts"][-2]["float_layers"] == ["ab"]
     assert q["attempts"][-2]["score"]["dpsnr"] > BUDGET
@@ -343,6 +344,40 @@ def test_output_head_and_last_join_in_float_meet_the_budget_before_any_ranking(c
     assert RANKING not in [a["strategy"] for a in attempts] and q["ranking"] is None
 
 
+def test_keras_fixes_that_cannot_change_the_model_cost_no_conversion(spiky):
+    """Equalization needs ReLU chains (a ReLU6 chain has none: its "cle" model is the
+    original) and bias correction needs weight rounding that matters to the budget; a fix
+    that cannot change the int8 output is dropped, or cut to the part that can."""
+    from edgecolor._tf import import_tf
+    from edgecolor.quant.budget import Budget, BudgetedConversion
+    from edgecolor.quant.equalize import equalize
+    from edgecolor.quant.validation import ValidationSet, Validator, keras_infer
+
+    model, spec, calib, _ = spiky
+    _, keras = import_tf()
+    L = keras.layers
+    inp = L.Input((SIZE, SIZE, 1), batch_size=1, name="l")
+    x = L.Conv2D(8, 3, padding="same", name="c1")(inp)
+    x = L.ReLU(6.0, name="r1")(x)
+    x = L.Conv2D(8, 3, padding="same", name="c2")(x)
+    x = L.ReLU(6.0, name="r2")(x)
+    relu6 = keras.Model(inp, L.Conv2D(2, 1, activation="tanh", name="ab")(x))
+    same, _ = equalize(relu6)
+    assert all(np.array_equal(a, b) for a, b in zip(same.get_weights(),
+                                                    relu6.get_weights(), strict=True))
+
+    def fixes(m, budget):
+        conv = BudgetedConversion("tflite", budget=budget, validator=Validator(
+            ValidationSet.from_calibration(calib), keras_infer(m, spec)))
+        return conv._keras_fixes(m, spec)
+
+    loose, strict = Budget(min_psnr_fp32=30.0), Budget(min_psnr_fp32=200.0)
+    assert fixes(model, loose) == ["cle"]  # conv1 -> conv2 is a ReLU chain
+    assert fixes(model, strict) == ["cle", "cle+bc"]  # 8-bit weights cannot hold 200 dB
+    assert fixes(relu6, loose) == []
+    assert fixes(relu6, strict) == ["bc"]
+
+
 def test_budgeted_rows_of_one_run_share_the_fp32_measurements(spiky, calib_dir, tmp_path):
     """Every budgeted row of a convert run scores against the same FP32 colorizations,
     activation ranges and calibration coverage: the second row reuses the first's, and
@@ -357,7 +392,7 @@ def test_budgeted_rows_of_one_run_share_the_fp32_measurements(spiky, calib_dir, 
     one = first(model, spec, "int8", tmp_path / "a.tflite", ConvertOptions(calib=calib))
     measured = (shared.validator, shared.ranges, shared.coverage, dict(shared.models))
     assert measured[0] is first.validator and measured[1] and measured[2] is not None
-    assert set(measured[3]) == {"cle", "cle+bc"}
+    assert set(measured[3]) == {"cle"}
     second = BudgetedConversion("onnx", BUDGET, shared=shared, pareto_png=False)
     two = second(model, spec, "int8-cpu", tmp_path / "b.onnx", ConvertOptions(calib=calib))
     assert second.validator is measured[0] and shared.ranges is measured[1]

@@ -214,7 +214,7 @@ class ONNXBackend(QuantBackend):
             raise ValueError("onnx sensitivity: int8 or int8-cpu only")
         self._qdq = qdq
         self.flavour = qdq.TENSORRT if precision == "int8" else qdq.CPU
-        self._fp32 = onnx_convert.export_fp32(model, spec, opset or onnx_convert.MIN_OPSET)
+        self._fp32 = onnx_convert.exported_fp32(model, spec, opset or onnx_convert.MIN_OPSET)
         self._prepared = onnx_prepared(self._fp32, self.flavour)
         self.node_layers = layer_map.onnx_node_layers(self._prepared, self.scopes)
 
