@@ -20,6 +20,8 @@ a convolution).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -332,15 +334,38 @@ def tflite_denylisted(debugger, nodes: list[str],
     return data, widened
 
 
-def tflite_calibrated(converter, model, spec: ModelSpec) -> tuple:
-    """A TFLiteConverter set up for int8 (optimizations + representative dataset) ->
-    (calibrated ``QuantizationDebugger``, {node: Keras layer} of its graph).
+@dataclass
+class DebugSamples:
+    """The samples a ``QuantizationDebugger`` runs on in ``run()`` (its ``debug_dataset``):
+    the calibration samples unless a caller puts others here (the sensitivity analysis
+    reads layer statistics on the held-out photos)."""
+
+    samples: list
+
+    def __call__(self):
+        for sample in self.samples:
+            yield [np.asarray(x, np.float32) for x in sample]
+
+
+@dataclass
+class CalibratedTFLite:
+    """A TFLite graph calibrated once: the debugger that re-quantizes it for any denylist
+    (:func:`tflite_denylisted`), {node: Keras layer} of its graph, and the samples its
+    ``run()`` uses."""
+
+    debugger: Any
+    node_layers: dict[str, str]
+    debug_samples: DebugSamples
+
+
+def tflite_calibrated(converter, model, spec: ModelSpec, calib) -> CalibratedTFLite:
+    """A TFLiteConverter set up for int8 (optimizations + representative dataset) + its
+    CalibrationSet -> the calibrated graph (:class:`CalibratedTFLite`).
 
     TFLite's supported way to keep layers in float: ``QuantizationDebugger(converter=...)``
     calibrates once, then ``QuantizationDebugOptions(denylisted_nodes=...)`` +
-    ``get_nondebug_quantized_model()`` quantizes the calibrated model for each denylist
-    (:func:`tflite_denylisted`). Float fallback must be allowed, so the model keeps
-    float32 input/output.
+    ``get_nondebug_quantized_model()`` quantizes the calibrated model for each denylist.
+    Float fallback must be allowed, so the model keeps float32 input/output.
     """
     from edgecolor._tf import import_tf
 
@@ -348,19 +373,20 @@ def tflite_calibrated(converter, model, spec: ModelSpec) -> tuple:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.inference_input_type = tf.float32
     converter.inference_output_type = tf.float32
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=converter.representative_dataset)
-    return debugger, tflite_node_layers(debugger.calibrated_model, layer_scopes(model, spec))
+    samples = DebugSamples(list(calib.samples))
+    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter,
+                                                         debug_dataset=samples)
+    return CalibratedTFLite(debugger, tflite_node_layers(debugger.calibrated_model,
+                                                         layer_scopes(model, spec)), samples)
 
 
-def tflite_selective_int8(calibrated: tuple, float_layers: Iterable[str]
+def tflite_selective_int8(calibrated: CalibratedTFLite, float_layers: Iterable[str]
                           ) -> tuple[bytes, list[str]]:
-    """:func:`tflite_calibrated`'s (debugger, node layers) -> (flatbuffer with
-    ``float_layers`` (Keras names) left in float, op types that had to be kept float by
-    type, see :func:`tflite_denylisted`)."""
-    debugger, node_layers = calibrated
-    nodes = float_nodes(node_layers, float_layers, "tflite")
-    return tflite_denylisted(debugger, nodes, node_layers)
+    """A calibrated graph (:func:`tflite_calibrated`) -> (flatbuffer with ``float_layers``
+    (Keras names) left in float, op types that had to be kept float by type, see
+    :func:`tflite_denylisted`)."""
+    nodes = float_nodes(calibrated.node_layers, float_layers, "tflite")
+    return tflite_denylisted(calibrated.debugger, nodes, calibrated.node_layers)
 
 
 def onnx_prepared(fp32, flavour, **rewrites):

@@ -43,29 +43,22 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
     from edgecolor._tf import import_tf, quiet_converter
 
     tf, _ = import_tf()
-    keras_model = model  # layer names for float_layers are looked up on the user's model
     rewrite = options.extra.get("upsampling_as_resize", True)
-
-    def converter():
-        fn = frozen_function(upsampling_as_resize(model) if rewrite else model, spec)
-        conv = tf.lite.TFLiteConverter.from_concrete_functions([fn])
-        _configure(conv, tf, precision, options)
-        return conv
-
     float_layers = list(options.extra.get("float_layers") or []) if precision == "int8" else []
     float_ops: list[str] = []  # op types TFLite could only keep float by type
     with quiet_converter():
         if float_layers:  # selective int8: QuantizationDebugger denylist (converters.float_layers)
-            from edgecolor.converters.float_layers import tflite_calibrated, tflite_selective_int8
-            from edgecolor.converters.step_cache import CACHE
+            from edgecolor.converters.float_layers import tflite_selective_int8
 
-            # calibrated once per model and calibration set: each float set re-quantizes it
-            calibrated = CACHE.get("tflite-calibrated", keras_model, options.calib,
-                                   (rewrite, options.calib_method),
-                                   lambda: tflite_calibrated(converter(), keras_model, spec))
-            data, float_ops = tflite_selective_int8(calibrated, float_layers)
+            # layer names are looked up on the user's model; calibrated once per model and
+            # calibration set, each float set re-quantizes that calibration
+            data, float_ops = tflite_selective_int8(calibrated_int8(model, spec, options),
+                                                    float_layers)
         else:
-            data = converter().convert()
+            fn = frozen_function(upsampling_as_resize(model) if rewrite else model, spec)
+            conv = tf.lite.TFLiteConverter.from_concrete_functions([fn])
+            _configure(conv, tf, precision, options)
+            data = conv.convert()
     inputs, outputs = tensor_details(data, spec)
     atomic_write_bytes(out_path, data)
     return {
@@ -84,6 +77,29 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
             f"every {op} op runs in float: TFLite's quantizer keeps {op} int8 when it is "
             "denylisted by name" for op in float_ops],
     }
+
+
+def calibrated_int8(model, spec: ModelSpec, options: ConvertOptions):
+    """Keras model + int8 options (calibration set, ``upsampling_as_resize``) -> its graph
+    calibrated for selective int8 (``float_layers.CalibratedTFLite``), calibrated once per
+    model, weights and calibration set (``step_cache``): the budget's float sets and the
+    sensitivity ranking re-quantize the same calibration."""
+    from edgecolor._tf import import_tf, quiet_converter
+    from edgecolor.converters.float_layers import tflite_calibrated
+    from edgecolor.converters.step_cache import CACHE
+
+    tf, _ = import_tf()
+    rewrite = options.extra.get("upsampling_as_resize", True)
+
+    def calibrate():
+        fn = frozen_function(upsampling_as_resize(model) if rewrite else model, spec)
+        with quiet_converter():
+            conv = tf.lite.TFLiteConverter.from_concrete_functions([fn])
+            _configure(conv, tf, "int8", options)
+            return tflite_calibrated(conv, model, spec, options.calib)
+
+    return CACHE.get("tflite-calibrated", model, options.calib,
+                     (rewrite, options.calib_method), calibrate)
 
 
 def _convert_onnx_source(source, spec: ModelSpec, precision: str, out_path: Path,

@@ -115,3 +115,35 @@ def test_a_freed_model_takes_its_entries_with_it(spiky, cache):
     for m in others:
         small.get("x", m, None, (), lambda: 0)
     assert len(steps) == 3 and len(small) == 2
+
+
+def test_the_tflite_ranking_requantizes_the_converters_calibration(spiky, cache, tmp_path):
+    """The sensitivity ranking's TFLite backend finds the calibration the budget's float
+    sets made; its layer statistics run on the held-out photos it asks for, and the
+    calibration samples are back afterwards."""
+    from edgecolor.quant.backends import TFLiteBackend
+
+    model, spec, calib = spiky
+    converted = _selective(model, spec, calib, ["spike"], tmp_path / "a.tflite")
+    backend = TFLiteBackend(model, spec, calib)
+    assert cache() == (1, 1)
+    assert backend.quantize(["spike"]) == converted
+    seen = []
+    debug = backend._calibrated.debug_samples
+    before = debug.samples
+    assert len(before) == len(calib.samples)
+    original = debug.__class__.__call__
+
+    def counting(self):
+        for sample in original(self):
+            seen.append(sample)
+            yield sample
+
+    debug.__class__.__call__ = counting
+    try:
+        stats = backend.layer_stats(calib.holdout)
+    finally:
+        debug.__class__.__call__ = original
+    assert len(seen) == len(calib.holdout) != len(calib.samples)
+    assert "spike" in stats and stats["spike"]["rmse/scale"] > 0
+    assert debug.samples is before

@@ -100,25 +100,17 @@ class TFLiteBackend(QuantBackend):
             raise ValueError("tflite sensitivity: int8 with minmax calibration only (the "
                              "TFLite converter calibrates min/max)")
         from edgecolor._tf import import_tf
-        from edgecolor.calibration import tflite_representative_dataset
-        from edgecolor.converters.common import frozen_function, upsampling_as_resize
+        from edgecolor.converters.common import ConvertOptions
+        from edgecolor.converters.tflite import calibrated_int8
 
         tf, _ = import_tf()
         self._tf = tf
-        fn = frozen_function(upsampling_as_resize(model), spec)
-        self._debug_samples = [list(s) for s in (calib.holdout or calib.samples)]
-        with quiet_converter():  # calibrates once; every variant re-quantizes the calibrated model
-            converter = tf.lite.TFLiteConverter.from_concrete_functions([fn])
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = tflite_representative_dataset(calib)
-            self._debugger = tf.lite.experimental.QuantizationDebugger(
-                converter=converter, debug_dataset=self._debug_data)
-        self.node_layers = layer_map.tflite_node_layers(self._debugger.calibrated_model,
-                                                        self.scopes)
-
-    def _debug_data(self):
-        for sample in self._debug_samples:
-            yield [np.asarray(x, np.float32) for x in sample]
+        # calibrated once (shared with the converter's float sets); every variant
+        # re-quantizes the calibrated model
+        self._calibrated = calibrated_int8(model, spec, ConvertOptions(calib=calib,
+                                                                       calib_method=method))
+        self._debugger = self._calibrated.debugger
+        self.node_layers = self._calibrated.node_layers
 
     def quantize(self, float_layers=()):
         nodes = self.nodes_for(float_layers)
@@ -142,12 +134,16 @@ class TFLiteBackend(QuantBackend):
         return infer
 
     def layer_stats(self, samples):
-        self._debug_samples = [list(s) for s in samples]
-        with quiet_converter():
-            self._debugger.options = self._tf.lite.experimental.QuantizationDebugOptions()
-            self._debugger.run()
-            dump = io.StringIO()
-            self._debugger.layer_statistics_dump(dump)
+        debug = self._calibrated.debug_samples
+        calibration, debug.samples = debug.samples, [list(s) for s in samples]
+        try:
+            with quiet_converter():
+                self._debugger.options = self._tf.lite.experimental.QuantizationDebugOptions()
+                self._debugger.run()
+                dump = io.StringIO()
+                self._debugger.layer_statistics_dump(dump)
+        finally:
+            debug.samples = calibration
         stats: dict[str, dict[str, float]] = {}
         for row in csv.DictReader(io.StringIO(dump.getvalue())):
             name = row["tensor_name"]
