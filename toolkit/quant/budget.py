@@ -377,6 +377,7 @@ class SharedEvidence:
     validator: Validator | None = None
     ranges: list[dict] | None = None  # FP32 activation ranges on the calibration set
     coverage: list | None = None  # held-out vs calibration ranges
+    influence: list | None = None  # how much the FP32 output uses each input
     models: dict[str, tuple] = field(default_factory=dict)  # ptq method -> (model, records)
     weight_only: Score | None = None  # round-to-nearest weights, float activations
     owner: tuple[int, int] | None = None  # id() of the model and calibration set
@@ -386,6 +387,7 @@ class SharedEvidence:
         owner = (id(model), id(calib))
         if self.owner is not None and self.owner != owner:
             self.validator, self.ranges, self.coverage = None, None, None
+            self.influence = None
             self.models, self.weight_only = {}, None
         self.owner = owner
 
@@ -445,6 +447,16 @@ class BudgetedConversion:
         if self.shared.ranges is None:
             self.shared.ranges = activation_ranges(model, calib.samples)
         return self.shared.ranges
+
+    def _input_influence(self, model, spec, calib) -> list:
+        """Measured once: the manifest's risks and a failed budget's reason use it (Keras
+        models; an ONNX source's inputs are not checked)."""
+        from edgecolor.quant.risks import input_influence
+
+        if self.shared.influence is None:
+            self.shared.influence = ([] if src.is_onnx_source(model) else input_influence(
+                model, [i.name for i in spec.inputs], calib.samples))
+        return self.shared.influence
 
     def _calibration_coverage(self, model, calib) -> list:
         """Measured once: candidates (tier 3) and the manifest's risks both use it."""
@@ -517,7 +529,9 @@ class BudgetedConversion:
                 self.stopped = True
             passing = [a for a in attempts if a.within(self.budget)]
             if not passing:
-                raise BudgetError(self._failure(precision, attempts), attempts)
+                raise BudgetError(self._failure(precision, attempts,
+                                                self._ignored(model, spec, options.calib)),
+                                  attempts)
             speed = self._time(model, spec, options, work, attempts)
             timed = [a for a in passing if a.ms is not None]
             chosen = min(timed, key=lambda a: a.ms) if timed else passing[0]
@@ -772,12 +786,25 @@ class BudgetedConversion:
 
     # -- reporting ---------------------------------------------------------------------------
 
-    def _failure(self, precision: str, attempts: list[Attempt]) -> str:
+    def _ignored(self, model, spec, calib) -> list:
+        """The ignored_input risks of the model (none when measuring them fails)."""
+        from edgecolor.quant.risks import ignored_input_risks
+
+        try:
+            return ignored_input_risks(self._input_influence(model, spec, calib))
+        except Exception:  # noqa: BLE001 - the reason is a hint; the failure stands without it
+            return []
+
+    def _failure(self, precision: str, attempts: list[Attempt], ignored: list = ()) -> str:
         n = len(self.validator.vset)
         slow = [a for a in attempts if self.budget.fidelity_holds(a.score)]
         why = (f"{len(slow)} candidate{'s' if len(slow) != 1 else ''} kept the colors but "
                f"ran below {self.budget.min_speedup:g}x FP32 speed (lower --min-speedup, or "
                "use fp16/fp32). " if slow else "")
+        for risk in ignored:
+            why += (f"The FP32 output barely uses input {risk.layer!r} (flattening it moves the "
+                    f"output {100 * risk.value:.2g}% of its spread): the other inputs' int8 "
+                    "error reaches every pixel; train the model until it uses it. ")
         if self.stopped:
             why += (f"The search stopped after {self.search_minutes:g} min (--search-minutes; "
                     "raise it to try the remaining tiers). ")
@@ -846,7 +873,8 @@ class BudgetedConversion:
         risks = conversion_actions(
             check_risks(model, spec, options.calib,
                         ranges=self._activation_ranges(model, options.calib),
-                        coverage=self._calibration_coverage(model, options.calib)),
+                        coverage=self._calibration_coverage(model, options.calib),
+                        influence=self._input_influence(model, spec, options.calib)),
             chosen.float_layers, self.fmt.name, score.dpsnr, self.max_dpsnr, precision)
         if "fp32_ms" in speed and chosen.ms:
             speed = {**speed, "ms": round(chosen.ms, 3),

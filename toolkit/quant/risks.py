@@ -17,6 +17,11 @@ Flagged per Keras layer (or block), each with what edgecolor did about it:
 * ``concat_ranges``: a concatenation of inputs whose ranges differ by more than
   CONCAT_RATIO (every backend gives a concat one int8 scale, so the smaller input keeps a
   few levels; koalarization's fusion concat did this to its encoder features);
+* ``ignored_input``: a model input the FP32 output barely depends on (replacing it by its
+  per-image mean moves the output by less than IGNORED_RATIO of the output's spread): the
+  colors come from the other inputs alone, so their int8 error lands in every pixel and no
+  float layer near the output can take it back (our one-epoch koalarization ignores L:
+  its colors are a function of the Inception logits only);
 * ``calibration_coverage``: layers where the held-out (validation) photos reach more than
   COVERAGE_RATIO times the largest activation of the calibration photos: int8 clips them
   there (koalarization's backbone logits reached +-225..417 on held-out photos, +-28 on the
@@ -36,6 +41,8 @@ WIDE_RATIO = 4.0  # max / p99.99 above this: outliers set the int8 scale
 SPREAD_RATIO = 32.0  # max channel range / 75th-percentile channel range above this
 CONCAT_RATIO = 16.0  # largest / smallest input range of a concatenation above this
 COVERAGE_RATIO = 1.5  # held-out max / calibration max above this: calibration misses them
+IGNORED_RATIO = 0.01  # output change / output spread below this: the input is ignored
+IGNORED_IMAGES = 4  # calibration photos the ignored-input check runs
 COVERAGE_IMAGES = 100  # calibration photos whose maxima the coverage check compares
 _TINY = 1e-9
 MAX_IMAGES = 16  # calibration images used to measure activation ranges
@@ -303,6 +310,57 @@ def coverage_risks(coverage: list[Coverage], ratio: float = COVERAGE_RATIO) -> l
     return risks
 
 
+@dataclass
+class InputInfluence:
+    """How far the FP32 output moves when one input is flattened to its per-image mean
+    (``change``: mean |Δ output|, output units) against the output's own spread (std over
+    the photos' outputs); ``ratio`` = change / spread."""
+
+    input: str
+    change: float
+    spread: float
+    ratio: float
+
+
+def input_influence(model, input_names: list[str], samples: list[list[np.ndarray]],
+                    max_images: int = IGNORED_IMAGES) -> list[InputInfluence]:
+    """Keras model + its input names (spec order) + samples -> one InputInfluence per
+    input, on the first ``max_images`` samples (one forward pass per sample and input)."""
+    used = samples[:max_images]
+    if not used:
+        return []
+
+    def run(xs: list[np.ndarray]) -> np.ndarray:
+        return np.asarray(model(xs if len(xs) > 1 else xs[0], training=False), np.float64)
+
+    outs = [run([np.asarray(x, np.float32) for x in s]) for s in used]
+    spread = float(np.std(np.stack(outs)))
+    result = []
+    for i, name in enumerate(input_names):
+        changes = []
+        for sample, out in zip(used, outs, strict=True):
+            xs = [np.asarray(x, np.float32) for x in sample]
+            xs[i] = np.broadcast_to(xs[i].mean(axis=(1, 2), keepdims=True), xs[i].shape).copy()
+            changes.append(float(np.mean(np.abs(run(xs) - out))))
+        change = float(np.mean(changes))
+        result.append(InputInfluence(name, change, spread,
+                                     change / spread if spread > _TINY else 0.0))
+    return result
+
+
+def ignored_input_risks(influence: list[InputInfluence],
+                        ratio: float = IGNORED_RATIO) -> list[Risk]:
+    """InputInfluence -> ignored_input risks (high): the inputs the output barely uses."""
+    return [Risk(
+        f.input, "ignored_input", "high",
+        f"the FP32 output barely depends on input {f.input!r}: flattening it moves the "
+        f"output by {f.change:.2g} on average, {100 * f.ratio:.2g}% of the output's spread "
+        f"{f.spread:.2g}; the colors come from the other inputs alone, so their int8 error "
+        "reaches every pixel and no float layer near the output takes it back; fix: train "
+        "the model until it uses this input (int16x8 or fp16 meanwhile)", value=f.ratio)
+        for f in influence if f.ratio < ratio]
+
+
 def range_risks(ranges: list[dict]) -> list[Risk]:
     """Activation ranges -> wide_range risks (one per tensor over a threshold)."""
     risks = []
@@ -350,13 +408,14 @@ def concat_risks(model, ranges: list[dict]) -> list[Risk]:
 
 
 def check_risks(model, spec, calib, report=None, ranges: list[dict] | None = None,
-                coverage: list[Coverage] | None = None) -> list[Risk]:
+                coverage: list[Coverage] | None = None,
+                influence: list[InputInfluence] | None = None) -> list[Risk]:
     """Structural + activation-range + calibration-coverage risks; actions from a
     sensitivity report when given.
 
     ranges: :func:`activation_ranges` on ``calib.samples`` when the caller already has them;
     coverage: :func:`calibration_coverage` likewise (measured when ``calib`` has held-out
-    photos and it is None).
+    photos and it is None); influence: :func:`input_influence` likewise.
     """
     from edgecolor.quant.onnx_source import is_onnx_source
 
@@ -369,8 +428,11 @@ def check_risks(model, spec, calib, report=None, ranges: list[dict] | None = Non
 
         risks = graph_risks(model) + range_risks(ranges) + coverage_risks(coverage)
     else:
-        risks = (structural_risks(model, spec) + range_risks(ranges)
-                 + concat_risks(model, ranges) + coverage_risks(coverage))
+        if influence is None:
+            influence = input_influence(model, [i.name for i in spec.inputs], calib.samples)
+        risks = (ignored_input_risks(influence) + structural_risks(model, spec)
+                 + range_risks(ranges) + concat_risks(model, ranges)
+                 + coverage_risks(coverage))
     if report is not None:
         for risk in risks:
             risk.action = _analysis_action(risk.layer, report)
@@ -395,7 +457,9 @@ def conversion_actions(risks: list[Risk], float_layers: list[str], fmt: str,
     its action filled after a budgeted conversion (what was done about it)."""
     risks = [r for r in risks if precision is None or r.concerns(fmt, precision)]
     for risk in risks:
-        if risk.layer in float_layers:
+        if risk.kind == "ignored_input":  # an input, not a layer: nothing to keep in float
+            risk.action = "reported"
+        elif risk.layer in float_layers:
             risk.action = f"kept in float on {fmt}"
         elif dpsnr is not None and max_dpsnr is not None:
             risk.action = (f"quantized on {fmt}: validation dPSNR {dpsnr:.2f} dB "
