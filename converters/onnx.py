@@ -95,7 +95,7 @@ def exported_fp32(model, spec: ModelSpec, opset: int = MIN_OPSET):
 
     from edgecolor.converters.step_cache import CACHE
 
-    cached = CACHE.get("onnx-fp32", model, None, (opset, spec.to_dict().__repr__()),
+    cached = CACHE.get("onnx-fp32", model, None, (opset, repr(spec.to_dict())),
                        lambda: export_fp32(model, spec, opset))
     proto = onnx.ModelProto()
     proto.CopyFrom(cached)
