@@ -4,7 +4,6 @@ flagged, and a budget it cannot meet says so (real Keras and TFLite runs)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from edgecolor.spec import InputSpec, ModelSpec, OutputSpec

@@ -31,7 +31,8 @@ the same runtime's FP32 artifact) and the *fastest* one within budget is kept:
    FP32 range per-tensor int8 cannot hold (wide_range risks);
 4. Keras models: the output head in float, then with the decoder's last joins (a join
    with the layers writing and reading it; :data:`STRUCTURAL_JOINS`), one conversion each
-   (:func:`edgecolor.quant.sensitivity.structural_groups`); then
+   (:func:`edgecolor.quant.sensitivity.structural_groups`; on OpenVINO before tier 2,
+   whose NNCF algorithms cost minutes on a large model); then
    the most sensitive layers in float, one more at a time, ranked by
    :mod:`edgecolor.quant.sensitivity` on the same backend (on the best of tiers 1-2), up
    to ``max_float_fraction`` of the layers and MAX_FLOAT_TRIALS candidates (TFLite
@@ -617,6 +618,17 @@ class BudgetedConversion:
         # tier 2: Keras-side PTQ fixes (TFLite, ONNX Runtime) / NNCF's (OpenVINO)
         base = plain
         foreign = src.is_onnx_source(model)  # no Keras model to equalize or round
+        from edgecolor.quant.sensitivity import structural_groups
+
+        structural_first = self.fmt.name == "openvino" and not foreign
+        if structural_first:
+            # NNCF's channel alignment + full bias correction re-runs the model layer by
+            # layer: about 7 of the 10 minutes of pix2pix-densenet121-lab's OpenVINO row
+            # (27.3 -> 27.4 dB), where the head in float is one conversion (50.5 dB).
+            # Cost order puts the tier-4 structural candidates first on OpenVINO.
+            floats(4, STRUCTURAL, structural_groups(model, STRUCTURAL_JOINS), method, None)
+            if met():
+                return
         if self.fmt.name == "openvino":
             candidates = [trial("int8, channel alignment + bias correction", precision, method,
                                 [], {"nncf": NNCF_ADVANCED}, tier=2)]
@@ -641,7 +653,6 @@ class BudgetedConversion:
             return
         # tier 3: layers the held-out photos push beyond their calibration range
         from edgecolor.quant.risks import coverage_risks, range_risks
-        from edgecolor.quant.sensitivity import structural_groups
 
         flagged = [r.layer for r in coverage_risks(
             self._calibration_coverage(model, options.calib))]
@@ -669,7 +680,7 @@ class BudgetedConversion:
         # tier 4: the output head, then with the decoder's last joins, in float (one
         # conversion each) before the minutes of probes a ranking costs; then the most
         # sensitive layers in float
-        if not foreign:
+        if not foreign and not structural_first:
             floats(4, STRUCTURAL, structural_groups(model, STRUCTURAL_JOINS), method,
                    base.ptq, base.extra or None)
             if met():
