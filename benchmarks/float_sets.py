@@ -60,18 +60,20 @@ def input_branches(model) -> tuple[dict[str, list[str]], list[str]]:
 def float_sets(model, present: set[str]) -> dict[str, list[str]]:
     """The parts tried, named, as Keras layer names the TFLite graph has nodes for."""
     branches, shared = input_branches(model)
-    last = [n for n in shared if n in present][-1:]
-    sets = {f"output layer only ({', '.join(last)}; ≈ plain int8)": last}
+    shared = [n for n in shared if n in present]
+    order = [n for n in (la.name for la in model.layers) if n in present]
+    sets = {f"output layer only ({order[-1]}; ≈ plain int8)": order[-1:]}
     for name, layers in branches.items():
         layers = [n for n in layers if n in present]
         half = len(layers) // 2
         sets[f"branch of {name!r} ({len(layers)} layers)"] = layers
         sets[f"first half of {name!r}'s branch"] = layers[:half]
         sets[f"second half of {name!r}'s branch"] = layers[half:]
-        sets[f"second half of {name!r}'s branch + after the join"] = layers[half:] + [
-            n for n in shared if n in present]
-    sets["after the join"] = [n for n in shared if n in present]
-    return {k: v for k, v in sets.items() if v}
+        if shared:
+            sets[f"second half of {name!r}'s branch + after the join"] = layers[half:] + shared
+    sets["after the join"] = shared
+    # every layer in float leaves TFLite's debugger nothing to quantize (it refuses)
+    return {k: v for k, v in sets.items() if v and len(set(v)) < len(order)}
 
 
 def main(argv: list[str] | None = None) -> int:
