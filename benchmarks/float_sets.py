@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     model, spec = create_model(args.model, batch_size=1)
     calib = CalibrationSet.from_folder(args.calib, spec, size=args.calib_size)
     validator = Validator(ValidationSet.from_calibration(calib), keras_infer(model, spec))
-    influence = input_influence(model, [i.name for i in spec.inputs], calib.samples)
+    influence = input_influence(model, spec, calib.samples)
     options = ConvertOptions(calib=calib, threads=args.threads)
     t0 = time.perf_counter()
     calibrated = calibrated_int8(model, spec, options)

@@ -40,9 +40,8 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
 
     if is_onnx_source(model):  # the user's own ONNX graph, through onnx2tf
         return _convert_onnx_source(model, spec, precision, out_path, options)
-    from edgecolor._tf import import_tf, quiet_converter
+    from edgecolor._tf import quiet_converter
 
-    tf, _ = import_tf()
     rewrite = options.extra.get("upsampling_as_resize", True)
     float_layers = list(options.extra.get("float_layers") or []) if precision == "int8" else []
     float_ops: list[str] = []  # op types TFLite could only keep float by type
@@ -55,10 +54,7 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
             data, float_ops = tflite_selective_int8(calibrated_int8(model, spec, options),
                                                     float_layers)
         else:
-            fn = frozen_function(upsampling_as_resize(model) if rewrite else model, spec)
-            conv = tf.lite.TFLiteConverter.from_concrete_functions([fn])
-            _configure(conv, tf, precision, options)
-            data = conv.convert()
+            data = _converter(model, spec, precision, options).convert()
     inputs, outputs = tensor_details(data, spec)
     atomic_write_bytes(out_path, data)
     return {
@@ -84,22 +80,31 @@ def calibrated_int8(model, spec: ModelSpec, options: ConvertOptions):
     calibrated for selective int8 (``float_layers.CalibratedTFLite``), calibrated once per
     model, weights and calibration set (``step_cache``): the budget's float sets and the
     sensitivity ranking re-quantize the same calibration."""
-    from edgecolor._tf import import_tf, quiet_converter
+    from edgecolor._tf import quiet_converter
     from edgecolor.converters.float_layers import tflite_calibrated
     from edgecolor.converters.step_cache import CACHE
 
-    tf, _ = import_tf()
-    rewrite = options.extra.get("upsampling_as_resize", True)
-
     def calibrate():
-        fn = frozen_function(upsampling_as_resize(model) if rewrite else model, spec)
         with quiet_converter():
-            conv = tf.lite.TFLiteConverter.from_concrete_functions([fn])
-            _configure(conv, tf, "int8", options)
-            return tflite_calibrated(conv, model, spec, options.calib)
+            return tflite_calibrated(_converter(model, spec, "int8", options), model, spec,
+                                     options.calib)
 
     return CACHE.get("tflite-calibrated", model, options.calib,
-                     (rewrite, options.calib_method), calibrate)
+                     (options.extra.get("upsampling_as_resize", True), options.calib_method),
+                     calibrate)
+
+
+def _converter(model, spec: ModelSpec, precision: str, options: ConvertOptions):
+    """A TFLiteConverter on the frozen batch-1 function (nearest upsampling as one resize op
+    unless ``options.extra["upsampling_as_resize"]`` is False), set up for ``precision``."""
+    from edgecolor._tf import import_tf
+
+    tf, _ = import_tf()
+    rewrite = options.extra.get("upsampling_as_resize", True)
+    fn = frozen_function(upsampling_as_resize(model) if rewrite else model, spec)
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([fn])
+    _configure(conv, tf, precision, options)
+    return conv
 
 
 def _convert_onnx_source(source, spec: ModelSpec, precision: str, out_path: Path,

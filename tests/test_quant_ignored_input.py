@@ -48,8 +48,8 @@ def test_an_input_the_output_barely_uses_is_flagged(calib):
     ignored, spec = _two_inputs(1e-5)
     used, _ = _two_inputs(1.0)
     names = [i.name for i in spec.inputs]
-    weak = input_influence(ignored, names, calib.samples)
-    both = input_influence(used, names, calib.samples)
+    weak = input_influence(ignored, spec, calib.samples)
+    both = input_influence(used, spec, calib.samples)
     assert [f.input for f in weak] == names
     assert weak[0].ratio < IGNORED_RATIO < weak[1].ratio
     assert both[0].ratio > 10 * IGNORED_RATIO and both[1].ratio > 10 * IGNORED_RATIO

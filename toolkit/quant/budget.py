@@ -456,7 +456,7 @@ class BudgetedConversion:
 
         if self.shared.influence is None:
             self.shared.influence = ([] if src.is_onnx_source(model) else input_influence(
-                model, [i.name for i in spec.inputs], calib.samples))
+                model, spec, calib.samples))
         return self.shared.influence
 
     def _calibration_coverage(self, model, calib) -> list:

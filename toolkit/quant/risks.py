@@ -322,25 +322,28 @@ class InputInfluence:
     ratio: float
 
 
-def input_influence(model, input_names: list[str], samples: list[list[np.ndarray]],
+def input_influence(model, spec, samples: list[list[np.ndarray]],
                     max_images: int = IGNORED_IMAGES) -> list[InputInfluence]:
-    """Keras model + its input names (spec order) + samples -> one InputInfluence per
-    input, on the first ``max_images`` samples (one forward pass per sample and input)."""
+    """Keras model + its spec + samples -> one InputInfluence per input (spec order), on the
+    first ``max_images`` samples (one forward pass per sample and input)."""
+    from edgecolor.quant.validation import keras_infer
+
     used = samples[:max_images]
     if not used:
         return []
+    infer = keras_infer(model, spec)
 
     def run(xs: list[np.ndarray]) -> np.ndarray:
-        return np.asarray(model(xs if len(xs) > 1 else xs[0], training=False), np.float64)
+        return np.asarray(infer(xs), np.float64)
 
     outs = [run([np.asarray(x, np.float32) for x in s]) for s in used]
     spread = float(np.std(np.stack(outs)))
     result = []
-    for i, name in enumerate(input_names):
+    for k, name in enumerate(inp.name for inp in spec.inputs):
         changes = []
         for sample, out in zip(used, outs, strict=True):
             xs = [np.asarray(x, np.float32) for x in sample]
-            xs[i] = np.broadcast_to(xs[i].mean(axis=(1, 2), keepdims=True), xs[i].shape).copy()
+            xs[k] = np.broadcast_to(xs[k].mean(axis=(1, 2), keepdims=True), xs[k].shape).copy()
             changes.append(float(np.mean(np.abs(run(xs) - out))))
         change = float(np.mean(changes))
         result.append(InputInfluence(name, change, spread,
@@ -429,7 +432,7 @@ def check_risks(model, spec, calib, report=None, ranges: list[dict] | None = Non
         risks = graph_risks(model) + range_risks(ranges) + coverage_risks(coverage)
     else:
         if influence is None:
-            influence = input_influence(model, [i.name for i in spec.inputs], calib.samples)
+            influence = input_influence(model, spec, calib.samples)
         risks = (ignored_input_risks(influence) + structural_risks(model, spec)
                  + range_risks(ranges) + concat_risks(model, ranges)
                  + coverage_risks(coverage))
