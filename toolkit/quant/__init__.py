@@ -6,8 +6,9 @@ int8, PTQ fixes, risks.
 * :mod:`~edgecolor.quant.budget` — the fastest int8 that meets a fidelity budget (PSNR vs
   FP32, ΔE00 vs FP32, ΔPSNR; ``edgecolor convert --min-psnr-fp32 / --max-de /
   --max-dpsnr``), with the Pareto front of what it tried;
-* :mod:`~edgecolor.quant.equalize` — cross-layer equalization and bias correction of the
-  Keras model before any converter;
+* :mod:`~edgecolor.quant.equalize` — cross-layer equalization (ReLU chains; activations
+  into a BatchNormalization after the ReLU) and bias correction of the Keras model before
+  any converter;
 * :mod:`~edgecolor.quant.qat` — a short quantization-aware fine-tune (self-distillation
   towards the original FP32 output), the budget's last tier (``--qat MINUTES``);
 * :mod:`~edgecolor.quant.risks` — layers int8 is known to hurt, flagged before quantizing

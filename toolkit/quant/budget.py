@@ -18,9 +18,10 @@ produced a candidate within budget, then every scored candidate is timed (round-
 the same runtime's FP32 artifact) and the *fastest* one within budget is kept:
 
 1. plain int8 (the requested calibration method);
-2. Keras-side PTQ fixes (:mod:`edgecolor.quant.equalize`): cross-layer equalization, then
-   equalization + bias correction (TFLite, ONNX Runtime), each only where it can change
-   the model (ReLU chains to equalize; weight rounding that uses a real share of the
+2. Keras-side PTQ fixes (:mod:`edgecolor.quant.equalize`): cross-layer equalization
+   (ReLU chains, and conv -> ReLU -> BatchNormalization activations), then equalization +
+   bias correction (TFLite, ONNX Runtime), each only where it can change the model (ReLU
+   chains or conv -> BN pairs to equalize; weight rounding that uses a real share of the
    budget, for bias correction); OpenVINO: NNCF's channel
    alignment + full bias correction; then, on every format, AdaRound-style learned rounding
    (:mod:`edgecolor.quant.adaround`, minutes) where round-to-nearest weights alone use a
@@ -720,14 +721,15 @@ class BudgetedConversion:
     def _keras_fixes(self, model, spec) -> list[str]:
         """The PTQ fixes of ``self.ptq`` that can change this model's int8 output, each cut
         to its parts that can (duplicates dropped): equalization only where the model has
-        ReLU chains to rescale (pix2pix-mobilenetv2's ReLU6 chains have none: its "cle"
-        model is the original), bias correction only where round-to-nearest weights use a
-        real share of the budget (:meth:`_rounding_matters`; it corrects the mean shift of
-        the weights' rounding and nothing else). Each skipped fix saved a conversion that
-        scored exactly like plain int8 (38.76 dB vs FP32 on TFLite, 33.98 on the Q/DQ row)."""
-        from edgecolor.quant.equalize import relu_chains
+        ReLU chains or conv -> BN pairs to rescale (pix2pix-mobilenetv2's ReLU6 chains have
+        none: its "cle" model is the original), bias correction only where round-to-nearest
+        weights use a real share of the budget (:meth:`_rounding_matters`; it corrects the
+        mean shift of the weights' rounding and nothing else). Each skipped fix saved a
+        conversion that scored exactly like plain int8 (38.76 dB vs FP32 on TFLite, 33.98 on
+        the Q/DQ row)."""
+        from edgecolor.quant.equalize import norm_pairs, relu_chains
 
-        useful = {"cle": lambda: bool(relu_chains(model)),
+        useful = {"cle": lambda: bool(relu_chains(model) or norm_pairs(model)),
                   "bc": lambda: self._rounding_matters(model, spec)}
         known: dict[str, bool] = {}
         fixes: list[str] = []

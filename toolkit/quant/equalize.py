@@ -10,6 +10,16 @@ bias correction (what NNCF does for OpenVINO, here for TFLite and ONNX Runtime t
   homogeneous (f(x / s) = f(x) / s for s > 0), so the FP32 function is unchanged (exact up
   to float rounding); the activation between them has its channels rescaled the same way.
   Repeated over the chain a few times (each conv is the b of one pair and the a of the next).
+* :func:`equalize_norms` — activation equalization into a following BatchNormalization
+  (``cle`` runs it after :func:`equalize`): for conv -> (ReLU / ...)* -> BatchNormalization
+  (a BN after the activation, as in the ECCV16 Caffe network, which TFLite cannot fold into
+  the conv), output channel i of the conv is multiplied by s_i = R / m_i (m_i: the channel's
+  max |output| on the calibration photos, R: their median) and the BN divides it out again
+  (its mean times s_i, its gamma or variance rescaled), so the FP32 function is unchanged.
+  The int8 tensor between conv and BN then holds every channel at the same range: ECCV16's
+  conv7_3 channels spanned 101 (median) to 18,800 (max), so most had one or two int8 steps.
+  Channels that never fire on the calibration photos get the s_i that puts their BN scale at
+  the median, so they no longer stretch the BN's per-tensor int8 multiplier.
 * :func:`bias_correct` — weight-rounding bias correction: for every convolution / dense
   layer with a bias, the int8 weights the runtime will use (symmetric per output channel,
   ±127) shift the expected output by (W_q - W) · E[x]; E[x] is the per-channel mean of the
@@ -32,6 +42,8 @@ SWEEPS = 4  # equalization passes over the chain
 WEIGHT_LEVELS = 127  # symmetric int8 weights: -127..127
 BC_IMAGES = 32  # calibration photos used for the input means
 _EPS = 1e-12
+NORM_DEAD = 1e-6  # a channel whose max is below this share of the largest never fires
+NORM_SCALE_CAP = 1e6  # |log s_i| bound of the norm equalization (float32 headroom)
 # layers between two convolutions that commute with a positive per-channel scale
 _HOMOGENEOUS = {"ReLU", "LeakyReLU", "MaxPooling2D", "ZeroPadding2D", "Dropout",
                 "SpatialDropout2D", "Identity"}
@@ -41,7 +53,7 @@ _HOMOGENEOUS = {"ReLU", "LeakyReLU", "MaxPooling2D", "ZeroPadding2D", "Dropout",
 class Transform:
     """What a Keras-side fix changed (manifest record)."""
 
-    name: str  # "cle" | "bias correction"
+    name: str  # "cle" | "norm equalization" | "bias correction"
     layers: list[str] = field(default_factory=list)  # pairs "a->b" or corrected layers
     detail: dict = field(default_factory=dict)
 
@@ -115,6 +127,103 @@ def relu_chains(model) -> list[tuple[str, str]]:
             if not _homogeneous(cur):
                 break
     return pairs
+
+
+def norm_pairs(model) -> list[tuple[str, str]]:
+    """(conv, BatchNormalization) pairs with only positively homogeneous layers between, at
+    least one activation among them (a BN right after a linear conv is folded into it by
+    every converter: nothing to equalize) and no other reader of the conv's output: what
+    :func:`equalize_norms` rescales."""
+    users = consumers(model)
+    pairs = []
+    for layer in top_layers(model):
+        if not _is_conv(layer) or _activation(layer) not in ("relu", "linear"):
+            continue
+        cur, unfoldable = layer, _activation(layer) == "relu"
+        while True:
+            nxt = users.get(cur.name, [])
+            if len(nxt) != 1 or nxt[0] == "out":
+                break
+            cur = nxt[0]
+            if type(cur).__name__ == "BatchNormalization":
+                if unfoldable and getattr(cur, "axis", -1) in (-1, 3):
+                    pairs.append((layer.name, cur.name))
+                break
+            if not _homogeneous(cur):
+                break
+            unfoldable = True
+    return pairs
+
+
+def _channel_max(model, names: list[str], samples: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """Per output channel max |value| of the layers ``names`` over ``samples``."""
+    from edgecolor._tf import import_tf
+
+    _, keras = import_tf()
+    tap = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
+    maxima: list[np.ndarray] | None = None
+    for sample in samples:
+        outs = tap(list(sample), training=False)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        cur = [np.abs(np.asarray(o, np.float64)).reshape(-1, o.shape[-1]).max(axis=0)
+               for o in outs]
+        maxima = cur if maxima is None else [np.maximum(a, b) for a, b in zip(maxima, cur,
+                                                                              strict=True)]
+    return maxima or []
+
+
+def _norm_scales(channel_max: np.ndarray, bn_scale: np.ndarray) -> np.ndarray:
+    """s_i (see :func:`equalize_norms`) from the conv's channel maxima and the BN's
+    per-channel multiplier gamma / sqrt(var + eps)."""
+    live = channel_max > NORM_DEAD * max(float(channel_max.max()), _EPS)
+    s = np.ones_like(channel_max)
+    if not live.any():
+        return s
+    s[live] = np.median(channel_max[live]) / channel_max[live]
+    typical = float(np.median(np.abs(bn_scale[live] / s[live])))
+    dead = ~live & (np.abs(bn_scale) > _EPS)
+    if typical > _EPS:
+        s[dead] = np.abs(bn_scale[dead]) / typical
+    return np.clip(s, 1.0 / NORM_SCALE_CAP, NORM_SCALE_CAP)
+
+
+def equalize_norms(model, samples: list[list[np.ndarray]],
+                   max_images: int = BC_IMAGES) -> tuple[object, Transform]:
+    """Keras model + calibration samples -> (copy with every :func:`norm_pairs` pair
+    equalized, Transform); the FP32 output is unchanged (see the module doc). A model
+    without such pairs, or no samples, comes back as a copy with an empty record."""
+    eq = _copy(model)
+    pairs = norm_pairs(eq)
+    if not pairs or not samples:
+        return eq, Transform("norm equalization")
+    used = samples[:max_images]
+    maxima = _channel_max(eq, [a for a, _ in pairs], used)
+    spread: dict[str, list[float]] = {}
+    for (a_name, n_name), m in zip(pairs, maxima, strict=True):
+        conv, bn = eq.get_layer(a_name), eq.get_layer(n_name)
+        wa, wn = conv.get_weights(), bn.get_weights()
+        gamma = wn[0].astype(np.float64) if bn.scale else np.ones(m.shape)
+        mean_i, var_i = len(wn) - 2, len(wn) - 1  # [gamma], [beta], moving mean, variance
+        mean, var = wn[mean_i].astype(np.float64), wn[var_i].astype(np.float64)
+        s = _norm_scales(m, gamma / np.sqrt(var + bn.epsilon))
+        wa[0] = (wa[0] * s).astype(wa[0].dtype)
+        if len(wa) > 1:
+            wa[1] = (wa[1] * s).astype(wa[1].dtype)
+        wn[mean_i] = (mean * s).astype(wn[mean_i].dtype)
+        if bn.scale:
+            wn[0] = (gamma / s).astype(wn[0].dtype)
+        else:  # (s x - s mean) / sqrt(s^2 (var + eps)) = (x - mean) / sqrt(var + eps)
+            wn[var_i] = (s * s * (var + bn.epsilon) - bn.epsilon).astype(wn[var_i].dtype)
+        conv.set_weights(wa)
+        bn.set_weights(wn)
+        live = m[m > NORM_DEAD * max(float(m.max()), _EPS)]
+        after = m * s
+        spread[f"{a_name}->{n_name}"] = [
+            round(float(m.max() / np.median(live)), 2) if live.size else 1.0,
+            round(float(after.max() / np.median(after[after > _EPS])), 2)
+            if (after > _EPS).any() else 1.0]
+    return eq, Transform("norm equalization", list(spread),
+                         {"images": len(used), "channel_max_spread_before_after": spread})
 
 
 def equalize(model, sweeps: int = SWEEPS) -> tuple[object, Transform]:
@@ -214,6 +323,9 @@ METHODS = ("cle", "bc", "cle+bc", "adaround")  # adaround: edgecolor.quant.adaro
 def apply(model, method: str, samples: list[list[np.ndarray]]) -> tuple[object, list[Transform]]:
     """``method`` in METHODS -> (transformed copy, records); ValueError for another name.
 
+    ``cle`` is :func:`equalize` then, where the model has :func:`norm_pairs`,
+    :func:`equalize_norms` on ``samples``.
+
     ``adaround`` learns the int8 rounding of every Conv2D kernel on ``samples``
     (:func:`edgecolor.quant.adaround.adaround`, a few minutes on 2 cores)."""
     if method not in METHODS:
@@ -222,6 +334,9 @@ def apply(model, method: str, samples: list[list[np.ndarray]]) -> tuple[object, 
     if "cle" in method.split("+"):
         model, rec = equalize(model)
         records.append(rec)
+        if norm_pairs(model):
+            model, rec = equalize_norms(model, samples)
+            records.append(rec)
     if "bc" in method.split("+"):
         model, rec = bias_correct(model, samples)
         records.append(rec)
