@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="PSNR vs FP32 floor of the budget, dB (default 40)")
     p.add_argument("--methods", default="cle,bc,cle+bc",
                    help="Keras-side PTQ methods measured on TFLite / ONNX rows ('' for none; "
-                        "adaround also on OpenVINO rows, with plain NNCF)")
+                        "cle and adaround also on OpenVINO rows, with plain NNCF)")
     p.add_argument("--no-budget", action="store_true",
                    help="no budgeted artifact (plain and PTQ methods only)")
     p.add_argument("--stem", default="quantization-fidelity", help="results file stem")
@@ -156,8 +156,9 @@ def measure_row(model, spec, calib, evaluator, fmt_name: str, precision: str, ar
     if fmt_name == "openvino":
         make("ptq:nncf", model, precision,
              ConvertOptions(calib=calib, threads=args.threads, extra={"nncf": NNCF_ADVANCED}))
-        # backend-agnostic Keras-side rounding: plain NNCF on the AdaRound kernels
-        methods = [m for m in methods if m == "adaround"]
+        # backend-agnostic Keras-side fixes: plain NNCF on the AdaRound kernels, on the
+        # equalized model (NNCF's channel alignment does not reach a BN after the ReLU)
+        methods = [m for m in methods if m in ("adaround", "cle")]
     if methods:
         for method in methods:
             print(f"    {method}", file=sys.stderr, flush=True)

@@ -1,7 +1,7 @@
 """Activation equalization into a BatchNormalization after the ReLU (the ECCV16 Caffe
 layout: conv -> ReLU -> BN -> conv), part of the ``cle`` fix.
 
-The model: ``conv_a`` (relu) has 8 output channels whose ranges span 1000x and one that never
+The model: ``conv_a`` (relu) has 8 output channels whose ranges span 10^4x and one that never
 fires; ``bn_a`` (no gamma / beta, as Caffe's BatchNorm) normalizes them again, with a zero
 variance on the dead channel (multiplier 1/sqrt(eps) = 316); ``ab`` reads the BN. TFLite
 quantizes the tensor between conv_a and bn_a per tensor, so the small channels get a few
@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.slow,  # a Keras clone takes a list where the original
               pytest.mark.filterwarnings("ignore:The structure of `inputs`:UserWarning")]
 
 SIZE = 32
-SPREAD = np.logspace(-1.5, 1.5, 7).astype(np.float32)  # live channel gains: 0.03 .. 30
+SPREAD = np.logspace(-2, 2, 7).astype(np.float32)  # live channel gains: 0.01 .. 100
 
 
 def _spec() -> ModelSpec:
@@ -148,3 +148,23 @@ def test_the_budget_tries_cle_where_only_norm_pairs_exist(post_bn):
     conv = BudgetedConversion("tflite", budget=Budget(min_psnr_fp32=30.0), validator=Validator(
         ValidationSet.from_calibration(calib), keras_infer(model, spec)))
     assert conv._keras_fixes(model, spec)[:1] == ["cle"]
+
+
+def test_openvino_budget_equalizes_before_nncf_and_float_layers(post_bn, tmp_path):
+    """On OpenVINO the Keras equalization comes before the structural float sets and NNCF's
+    algorithms (real OpenVINO + NNCF conversions)."""
+    from edgecolor.converters.common import ConvertOptions
+    from edgecolor.formats import get_format
+    from edgecolor.quant.budget import Budget, BudgetedConversion
+
+    model, spec, calib = post_bn
+    fmt = get_format("openvino")
+    conv = BudgetedConversion("openvino", budget=Budget(min_psnr_fp32=48.0), pareto_png=False)
+    fields = conv(model, spec, "int8", tmp_path / fmt.artifact_name("postbn", "int8"),
+                  ConvertOptions(calib=calib))
+    q = fields["quantization"]
+    strategies = [a["strategy"] for a in q["attempts"]]
+    assert strategies == ["int8", "int8 + cle"]
+    assert q["attempts"][0]["score"]["psnr_vs_fp32"] < 48.0  # 45 dB here
+    assert q["strategy"] == "int8 + cle" and q["float_layers"] == []
+    assert q["validation"]["psnr_vs_fp32"] >= 48.0  # 51 dB here

@@ -22,7 +22,8 @@ the same runtime's FP32 artifact) and the *fastest* one within budget is kept:
    (ReLU chains, and conv -> ReLU -> BatchNormalization activations), then equalization +
    bias correction (TFLite, ONNX Runtime), each only where it can change the model (ReLU
    chains or conv -> BN pairs to equalize; weight rounding that uses a real share of the
-   budget, for bias correction); OpenVINO: NNCF's channel
+   budget, for bias correction); OpenVINO: the Keras equalization first where the model
+   has conv -> ReLU -> BN pairs (NNCF's does not reach them), then NNCF's channel
    alignment + full bias correction; then, on every format, AdaRound-style learned rounding
    (:mod:`edgecolor.quant.adaround`, minutes) where round-to-nearest weights alone use a
    real share of the budget (:data:`ROUNDING_MARGIN_DB`, :data:`ROUNDING_SHARE`);
@@ -331,6 +332,13 @@ def _consumer_names(model) -> dict[str, list[str]]:
     return {k: [u if u == "out" else u.name for u in v] for k, v in consumers(model).items()}
 
 
+def _has_norm_pairs(model) -> bool:
+    """True where ``cle`` equalizes conv -> ReLU -> BatchNormalization activations."""
+    from edgecolor.quant.equalize import norm_pairs
+
+    return bool(norm_pairs(model))
+
+
 def coverage_sets(model, flagged: list[str], limit: int) -> list[list[str]]:
     """Coverage-flagged layers (worst first) -> float-layer sets to try: the k worst with the
     layers they feed (a quantized consumer re-quantizes its input with the calibrated range,
@@ -622,6 +630,13 @@ class BudgetedConversion:
         from edgecolor.quant.sensitivity import structural_groups
 
         structural_first = self.fmt.name == "openvino" and not foreign
+        keras_first = []
+        if structural_first and "cle" in self.ptq and _has_norm_pairs(model):
+            # NNCF's channel alignment does not reach a BN after the ReLU (eccv16's seven);
+            # equalizing into it is one conversion and keeps every layer int8
+            keras_first.append(trial("int8 + cle", precision, method, [], ptq="cle", tier=2))
+            if met():
+                return
         if structural_first:
             # NNCF's channel alignment + full bias correction re-runs the model layer by
             # layer: about 7 of the 10 minutes of pix2pix-densenet121-lab's OpenVINO row
@@ -631,9 +646,10 @@ class BudgetedConversion:
             if met():
                 return
         if self.fmt.name == "openvino":
-            candidates = [trial("int8, channel alignment + bias correction", precision, method,
-                                [], {"nncf": NNCF_ADVANCED}, tier=2)]
-            if candidates[0] is not None and candidates[0].error:
+            candidates = keras_first + [trial("int8, channel alignment + bias correction",
+                                              precision, method, [], {"nncf": NNCF_ADVANCED},
+                                              tier=2)]
+            if candidates[-1] is not None and candidates[-1].error:
                 # NNCF 3.4's channel alignment can fail where bias correction alone runs
                 # (pix2pix-mobilenetv2-lab: KeyError in its Tensor.astype(np.float32))
                 candidates.append(trial("int8, bias correction", precision, method, [],
@@ -727,9 +743,9 @@ class BudgetedConversion:
         mean shift of the weights' rounding and nothing else). Each skipped fix saved a
         conversion that scored exactly like plain int8 (38.76 dB vs FP32 on TFLite, 33.98 on
         the Q/DQ row)."""
-        from edgecolor.quant.equalize import norm_pairs, relu_chains
+        from edgecolor.quant.equalize import relu_chains
 
-        useful = {"cle": lambda: bool(relu_chains(model) or norm_pairs(model)),
+        useful = {"cle": lambda: bool(relu_chains(model) or _has_norm_pairs(model)),
                   "bc": lambda: self._rounding_matters(model, spec)}
         known: dict[str, bool] = {}
         fixes: list[str] = []
