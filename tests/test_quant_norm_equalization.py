@@ -82,6 +82,7 @@ def post_bn(calib_dir):
 def test_norm_pairs_find_conv_relu_bn_and_the_chain_search_does_not():
     from edgecolor._tf import import_tf
     from edgecolor.quant.equalize import norm_pairs, relu_chains
+    from edgecolor.quant.risks import structural_risks
 
     model = build_post_bn()
     assert norm_pairs(model) == [("conv_a", "bn_a")]
@@ -94,6 +95,10 @@ def test_norm_pairs_find_conv_relu_bn_and_the_chain_search_does_not():
         folded)))
     # a BN right after a linear conv is folded into it by the converters: not a pair
     assert norm_pairs(keras.Model(inp, relu_layer)) == [("c", "bn2")]
+    risks = [(r.layer, r.kind, r.severity) for r in structural_risks(model, _spec())]
+    assert ("bn_a", "activation_norm", "medium") in risks
+    assert not [r for r in structural_risks(keras.Model(inp, folded), _spec())
+                if r.kind == "activation_norm"]
 
 
 @pytest.mark.parametrize("scale", [False, True], ids=["caffe-bn", "gamma-beta"])
@@ -168,3 +173,6 @@ def test_openvino_budget_equalizes_before_nncf_and_float_layers(post_bn, tmp_pat
     assert q["attempts"][0]["score"]["psnr_vs_fp32"] < 48.0  # 45 dB here
     assert q["strategy"] == "int8 + cle" and q["float_layers"] == []
     assert q["validation"]["psnr_vs_fp32"] >= 48.0  # 51 dB here
+    risk = next(r for r in fields["risks"] if r["kind"] == "activation_norm")
+    assert risk["layer"] == "bn_a" and "conv_a -> bn_a" in risk["detail"]
+    assert risk["action"] == "equalized into the BN (cle) on openvino"

@@ -904,7 +904,8 @@ class BudgetedConversion:
                         ranges=self._activation_ranges(model, options.calib),
                         coverage=self._calibration_coverage(model, options.calib),
                         influence=self._input_influence(model, spec, options.calib)),
-            chosen.float_layers, self.fmt.name, score.dpsnr, self.max_dpsnr, precision)
+            chosen.float_layers, self.fmt.name, score.dpsnr, self.max_dpsnr, precision,
+            chosen.ptq)
         if "fp32_ms" in speed and chosen.ms:
             speed = {**speed, "ms": round(chosen.ms, 3),
                      "speedup_vs_fp32": round(speed["fp32_ms"] / chosen.ms, 2)}

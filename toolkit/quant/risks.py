@@ -118,7 +118,22 @@ def structural_risks(model, spec) -> list[Risk]:
             if step:
                 detail += f" (one step = {step:.2f} ab units)"
             risks.append(Risk(layer.name, "tanh_output", "info", detail, value=step))
+    risks += norm_risks(model)
     return risks
+
+
+def norm_risks(model) -> list[Risk]:
+    """A BatchNormalization after a conv's activation (``equalize.norm_pairs``): no
+    converter folds it into the conv, so int8 holds all the conv's output channels at one
+    per-tensor range, which that BN then rescales channel by channel (ECCV16's conv7_3
+    channels: median max 101, largest 18,800). The ``cle`` fix equalizes them into the BN."""
+    from edgecolor.quant.equalize import norm_pairs
+
+    return [Risk(bn, "activation_norm", "medium",
+                 f"{conv} -> {bn}: BatchNormalization after the activation, not foldable: "
+                 f"int8 holds {conv}'s channels at one range before {bn} rescales them; fix: "
+                 "cross-layer equalization into the BN (the budget's cle)")
+            for conv, bn in norm_pairs(model)]
 
 
 def _channels(layer) -> int | None:
@@ -455,13 +470,16 @@ def _analysis_action(layer: str, report) -> str:
 
 def conversion_actions(risks: list[Risk], float_layers: list[str], fmt: str,
                        dpsnr: float | None, max_dpsnr: float | None,
-                       precision: str | None = None) -> list[Risk]:
+                       precision: str | None = None, ptq: str | None = None) -> list[Risk]:
     """The risks that concern ``fmt``:``precision`` (all when precision is None), each with
-    its action filled after a budgeted conversion (what was done about it)."""
+    its action filled after a budgeted conversion (what was done about it; ``ptq``: the
+    chosen artifact's Keras-side fix, e.g. "cle")."""
     risks = [r for r in risks if precision is None or r.concerns(fmt, precision)]
     for risk in risks:
         if risk.kind == "ignored_input":  # an input, not a layer: nothing to keep in float
             risk.action = "reported"
+        elif risk.kind == "activation_norm" and "cle" in (ptq or "").split("+"):
+            risk.action = f"equalized into the BN (cle) on {fmt}"
         elif risk.layer in float_layers:
             risk.action = f"kept in float on {fmt}"
         elif dpsnr is not None and max_dpsnr is not None:
