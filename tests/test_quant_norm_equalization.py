@@ -4,8 +4,9 @@ layout: conv -> ReLU -> BN -> conv), part of the ``cle`` fix.
 The model: ``conv_a`` (relu) has 8 output channels whose ranges span 10^4x and one that never
 fires; ``bn_a`` (no gamma / beta, as Caffe's BatchNorm) normalizes them again, with a zero
 variance on the dead channel (multiplier 1/sqrt(eps) = 316); ``ab`` reads the BN. TFLite
-quantizes the tensor between conv_a and bn_a per tensor, so the small channels get a few
-int8 steps: the equalized model must keep its FP32 function and quantize far closer to it.
+quantizes the BN's per-channel multipliers as one per-tensor int8 constant, so the small
+ones round to a few steps or to zero: the equalized model must keep its FP32 function and
+quantize far closer to it.
 """
 
 from __future__ import annotations
@@ -101,25 +102,36 @@ def test_norm_pairs_find_conv_relu_bn_and_the_chain_search_does_not():
                 if r.kind == "activation_norm"]
 
 
+def _conv_a_maxima(model, samples) -> np.ndarray:
+    from edgecolor._tf import import_tf
+
+    _, keras = import_tf()
+    tap = keras.Model(model.inputs, model.get_layer("conv_a").output)
+    return np.max([np.asarray(tap(s[0])).reshape(-1, 8).max(0) for s in samples], axis=0)
+
+
 @pytest.mark.parametrize("scale", [False, True], ids=["caffe-bn", "gamma-beta"])
-def test_norm_equalization_keeps_the_fp32_function_and_levels_the_channels(post_bn, scale):
+def test_norm_equalization_keeps_the_fp32_function_and_levels_the_multipliers(post_bn, scale):
     from edgecolor.quant.equalize import equalize_norms
 
     _, _, calib = post_bn
     model = build_post_bn(scale)
     _set_bn_statistics(model, calib.samples)
-    eq, record = equalize_norms(model, calib.samples)
+    eq, record = equalize_norms(model)
     for sample in calib.holdout:
         np.testing.assert_allclose(np.asarray(eq(sample[0])), np.asarray(model(sample[0])),
                                    atol=2e-5)
-    before, after = record.detail["channel_max_spread_before_after"]["conv_a->bn_a"]
-    assert before > 15 and after < 1.05  # live channels: max / median (30x before)
     assert record.layers == ["conv_a->bn_a"] and record.name == "norm equalization"
-    # the dead channel's BN multiplier is pulled to the others' (it was 1/sqrt(eps))
+    before, after = record.detail["multiplier_spread_before_after"]["conv_a->bn_a"]
+    assert before > 1000 and after == pytest.approx(1.0, abs=0.01)
+    # every BN multiplier is now the median, the dead channel's (1/sqrt(eps) = 316) too
     bn = eq.get_layer("bn_a").get_weights()
     gamma = bn[0] if scale else np.ones(8)
     mult = np.abs(gamma / np.sqrt(bn[-1] + 1e-5))
-    assert mult[7] == pytest.approx(np.median(mult[:7]), rel=1e-3)
+    np.testing.assert_allclose(mult, np.median(mult), rtol=1e-4)
+    # conv_a's live channels now span what the BN's output spans (10^4x before)
+    old, new = _conv_a_maxima(model, calib.samples)[:7], _conv_a_maxima(eq, calib.samples)[:7]
+    assert old.max() / old.min() > 1000 and new.max() / new.min() < 20
     assert model.get_layer("conv_a").get_weights()[1][7] == -100.0  # original untouched
 
 
