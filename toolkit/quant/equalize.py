@@ -157,6 +157,14 @@ def norm_pairs(model) -> list[tuple[str, str]]:
     return pairs
 
 
+def norm_multipliers(bn) -> np.ndarray:
+    """A Keras BatchNormalization -> its per-channel multiplier gamma / sqrt(var + eps)."""
+    weights = bn.get_weights()
+    var = weights[-1].astype(np.float64)
+    gamma = weights[0].astype(np.float64) if bn.scale else np.ones(var.shape)
+    return gamma / np.sqrt(var + bn.epsilon)
+
+
 def _norm_scales(bn_scale: np.ndarray) -> np.ndarray:
     """s_i (see :func:`equalize_norms`) from the BN's per-channel multiplier
     gamma / sqrt(var + eps): the multiplier's size over its median (1 where it is 0)."""
@@ -186,7 +194,7 @@ def equalize_norms(model) -> tuple[object, Transform]:
         mean_i, var_i = len(wn) - 2, len(wn) - 1  # [gamma], [beta], moving mean, variance
         mean, var = wn[mean_i].astype(np.float64), wn[var_i].astype(np.float64)
         gamma = wn[0].astype(np.float64) if bn.scale else np.ones(mean.shape)
-        multiplier = gamma / np.sqrt(var + bn.epsilon)
+        multiplier = norm_multipliers(bn)
         s = _norm_scales(multiplier)
         wa[0] = (wa[0] * s).astype(wa[0].dtype)
         if len(wa) > 1:

@@ -42,6 +42,7 @@ SPREAD_RATIO = 32.0  # max channel range / 75th-percentile channel range above t
 CONCAT_RATIO = 16.0  # largest / smallest input range of a concatenation above this
 COVERAGE_RATIO = 1.5  # held-out max / calibration max above this: calibration misses them
 IGNORED_RATIO = 0.01  # output change / output spread below this: the input is ignored
+NORM_SPREAD = 10.0  # BN-after-activation multipliers spread beyond this: int8 rounds them
 IGNORED_IMAGES = 4  # calibration photos the ignored-input check runs
 COVERAGE_IMAGES = 100  # calibration photos whose maxima the coverage check compares
 _TINY = 1e-9
@@ -124,16 +125,23 @@ def structural_risks(model, spec) -> list[Risk]:
 
 def norm_risks(model) -> list[Risk]:
     """A BatchNormalization after a conv's activation (``equalize.norm_pairs``): no
-    converter folds it into the conv, so int8 holds all the conv's output channels at one
-    per-tensor range, which that BN then rescales channel by channel (ECCV16's conv7_3
-    channels: median max 101, largest 18,800). The ``cle`` fix equalizes them into the BN."""
-    from edgecolor.quant.equalize import norm_pairs
+    converter folds it into the conv, and TFLite / ONNX Runtime quantize its per-channel
+    multipliers gamma / sqrt(var + eps) as one per-tensor int8 constant (ECCV16's span
+    0.001 to 316): medium where they spread over NORM_SPREAD x, else info; value: the
+    spread. The ``cle`` fix levels them (``equalize.equalize_norms``)."""
+    from edgecolor.quant.equalize import norm_multipliers, norm_pairs
 
-    return [Risk(bn, "activation_norm", "medium",
-                 f"{conv} -> {bn}: BatchNormalization after the activation, not foldable: "
-                 f"int8 holds {conv}'s channels at one range before {bn} rescales them; fix: "
-                 "cross-layer equalization into the BN (the budget's cle)")
-            for conv, bn in norm_pairs(model)]
+    risks = []
+    for conv, bn in norm_pairs(model):
+        size = np.abs(norm_multipliers(model.get_layer(bn)))
+        size = size[size > 0]
+        spread = float(size.max() / size.min()) if size.size else 1.0
+        risks.append(Risk(bn, "activation_norm", "medium" if spread > NORM_SPREAD else "info",
+                          f"{conv} -> {bn}: BatchNormalization after the activation, not "
+                          f"foldable: its per-channel multipliers span {spread:.0f}x in one "
+                          "int8 tensor; fix: cross-layer equalization into the BN (the "
+                          "budget's cle)", value=spread))
+    return risks
 
 
 def _channels(layer) -> int | None:
