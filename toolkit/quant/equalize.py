@@ -310,7 +310,7 @@ def apply(model, method: str, samples: list[list[np.ndarray]]) -> tuple[object, 
     """``method`` in METHODS -> (transformed copy, records); ValueError for another name.
 
     ``cle`` is :func:`equalize` then, where the model has :func:`norm_pairs`,
-    :func:`equalize_norms` on ``samples``.
+    :func:`equalize_norms` (both data-free).
 
     ``adaround`` learns the int8 rounding of every Conv2D kernel on ``samples``
     (:func:`edgecolor.quant.adaround.adaround`, a few minutes on 2 cores)."""
