@@ -177,9 +177,10 @@ def _norm_scales(bn_scale: np.ndarray) -> np.ndarray:
     return np.clip(s, 1.0 / NORM_SCALE_CAP, NORM_SCALE_CAP)
 
 
-def _spread(values: np.ndarray) -> float:
+def multiplier_spread(values: np.ndarray) -> float:
+    """Per-channel multipliers -> largest / smallest nonzero magnitude (1.0 when none)."""
     size = np.abs(values[np.abs(values) > _EPS])
-    return round(float(size.max() / size.min()), 2) if size.size else 1.0
+    return float(size.max() / size.min()) if size.size else 1.0
 
 
 def equalize_norms(model) -> tuple[object, Transform]:
@@ -207,7 +208,8 @@ def equalize_norms(model) -> tuple[object, Transform]:
             wn[var_i] = (s * s * (var + bn.epsilon) - bn.epsilon).astype(wn[var_i].dtype)
         conv.set_weights(wa)
         bn.set_weights(wn)
-        spread[f"{a_name}->{n_name}"] = [_spread(multiplier), _spread(multiplier / s)]
+        spread[f"{a_name}->{n_name}"] = [round(multiplier_spread(multiplier), 2),
+                                         round(multiplier_spread(multiplier / s), 2)]
     return eq, Transform("norm equalization", list(spread),
                          {"multiplier_spread_before_after": spread})
 

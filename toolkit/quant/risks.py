@@ -129,13 +129,11 @@ def norm_risks(model) -> list[Risk]:
     multipliers gamma / sqrt(var + eps) as one per-tensor int8 constant (ECCV16's span
     0.001 to 316): medium where they spread over NORM_SPREAD x, else info; value: the
     spread. The ``cle`` fix levels them (``equalize.equalize_norms``)."""
-    from edgecolor.quant.equalize import norm_multipliers, norm_pairs
+    from edgecolor.quant.equalize import multiplier_spread, norm_multipliers, norm_pairs
 
     risks = []
     for conv, bn in norm_pairs(model):
-        size = np.abs(norm_multipliers(model.get_layer(bn)))
-        size = size[size > 0]
-        spread = float(size.max() / size.min()) if size.size else 1.0
+        spread = multiplier_spread(norm_multipliers(model.get_layer(bn)))
         risks.append(Risk(bn, "activation_norm", "medium" if spread > NORM_SPREAD else "info",
                           f"{conv} -> {bn}: BatchNormalization after the activation, not "
                           f"foldable: its per-channel multipliers span {spread:.0f}x in one "
