@@ -7,6 +7,7 @@ Runtime CalibrationDataReader); the set's size, digest and method go into each m
 from edgecolor.calibration.ahash import average_hash, hamming
 from edgecolor.calibration.dataset import CalibrationSet
 from edgecolor.calibration.readers import (
+    calibration_stride,
     nncf_dataset,
     ort_calibration_reader,
     tflite_representative_dataset,
@@ -15,6 +16,7 @@ from edgecolor.calibration.readers import (
 __all__ = [
     "CalibrationSet",
     "average_hash",
+    "calibration_stride",
     "hamming",
     "nncf_dataset",
     "ort_calibration_reader",

@@ -41,8 +41,20 @@ def ort_calibration_reader(cs, input_names: list[str]):
                          f"{len(cs.spec.inputs)}")
 
     class _Reader(CalibrationDataReader):
+        # __len__ and set_range let onnxruntime's quantize_static feed the calibrator one
+        # slice at a time (its "CalibStridedMinMax" option): the histogram calibrators
+        # (percentile, entropy) otherwise hold every intermediate tensor of every sample
+        # in memory at once (ECCV16 at 256x256 with 80 photos: over 20 GB).
         def __init__(self) -> None:
-            self._it = iter(cs.samples)
+            self._samples = list(cs.samples)
+            self._it = iter(self._samples)
+
+        def __len__(self) -> int:
+            return len(cs.samples)
+
+        def set_range(self, start_index: int, end_index: int) -> None:
+            self._samples = list(cs.samples)[start_index:end_index]
+            self._it = iter(self._samples)
 
         def get_next(self):
             sample = next(self._it, None)
@@ -51,6 +63,12 @@ def ort_calibration_reader(cs, input_names: list[str]):
             return {n: np.asarray(x, np.float32) for n, x in zip(input_names, sample, strict=True)}
 
         def rewind(self) -> None:
-            self._it = iter(cs.samples)
+            self._it = iter(self._samples)
 
     return _Reader()
+
+
+def calibration_stride(n_samples: int, most: int = 8) -> int:
+    """Samples per slice for a streamed histogram calibration: the largest divisor of
+    ``n_samples`` not above ``most`` (onnxruntime requires equal slices)."""
+    return max(d for d in range(1, max(1, min(most, n_samples)) + 1) if n_samples % d == 0)

@@ -28,6 +28,7 @@ Q/DQ model (default ``quantize_static``) is barely faster than FP32, and what fi
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import tempfile
 from collections.abc import Iterable
@@ -132,7 +133,7 @@ def quantize(fp32, spec, calib, flavour: Flavour, method: str = "minmax",
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    from edgecolor.calibration import ort_calibration_reader
+    from edgecolor.calibration import calibration_stride, ort_calibration_reader
 
     if method not in CALIBRATION_METHODS:
         raise ValueError(f"unknown calibration method {method!r}; choose one of: "
@@ -146,6 +147,8 @@ def quantize(fp32, spec, calib, flavour: Flavour, method: str = "minmax",
         "AddQDQPairToWeight": flavour.weights_as_qdq_pair,
         "DedicatedQDQPair": not flavour.quantize_outputs,
     }
+    if method != "minmax":  # histograms: one slice of the samples at a time (memory)
+        extra["CalibStridedMinMax"] = calibration_stride(len(calib.samples))
     if not flavour.quantize_outputs:
         extra["OpTypesToExcludeOutputQuantization"] = list(flavour.op_types or ())
     input_names = [i.name for i in model.graph.input]
@@ -182,11 +185,13 @@ def quantize(fp32, spec, calib, flavour: Flavour, method: str = "minmax",
 
 @contextlib.contextmanager
 def _quiet_logging():
-    """onnxruntime.quantization logs advice through the root logger; keep the CLI quiet."""
+    """onnxruntime.quantization logs advice through the root logger and its histogram
+    calibrators print() their progress; keep the CLI quiet."""
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)
     try:
-        yield
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
     finally:
         logging.disable(previous)
 

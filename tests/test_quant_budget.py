@@ -77,12 +77,17 @@ def test_budget_keeps_exactly_the_broken_block_float(spiky, tmp_path, fmt, preci
     assert plain["float_layers"] == [] and plain["score"]["dpsnr"] > BUDGET
     assert fields["float_layers"] == q["float_layers"] == ["spike"]
     # cost order: plain, then the one-conversion PTQ fixes (bias correction dropped: the
-    # rounded weights alone are far within budget), then the output head in float (one
-    # conversion; the spike is no head: it misses), then ranked float layers; on OpenVINO
-    # the head comes before NNCF's algorithms, which cost minutes on a large model
+    # rounded weights alone are far within budget) and the format's other calibration
+    # methods (all int8; clipping the spike's range does not save it), then the output head
+    # in float (one conversion; the spike is no head: it misses), then ranked float layers;
+    # on OpenVINO the head comes before NNCF's algorithms, which cost minutes on a large model
     strategies = [a["strategy"] for a in q["attempts"]]
     if fmt == "openvino":
-        order = ["int8", STRUCTURAL, "int8, channel alignment + bias correction"]
+        order = ["int8", "int8, percentile calibration", STRUCTURAL,
+                 "int8, channel alignment + bias correction"]
+    elif fmt == "onnx":
+        order = ["int8", "int8 + cle", "int8, percentile calibration",
+                 "int8, entropy calibration", STRUCTURAL]
     else:
         order = ["int8", "int8 + cle", STRUCTURAL]
     assert strategies == [*order, "int8 + float layers"]
@@ -305,7 +310,8 @@ def test_openvino_falls_back_to_bias_correction_when_nncf_channel_alignment_fail
         conv(model, spec, "int8", tmp_path / "m.xml", ConvertOptions(calib=calib))
     strategies = [a.strategy for a in err.value.attempts]
     at = strategies.index("int8, channel alignment + bias correction")
-    assert set(strategies[1:at]) == {STRUCTURAL}  # on OpenVINO before NNCF's minutes
+    # on OpenVINO the one-conversion candidates come before NNCF's minutes
+    assert set(strategies[1:at]) == {"int8, percentile calibration", STRUCTURAL}
     (plain, aligned, bias_only) = (err.value.attempts[0], *err.value.attempts[at:at + 2])
     assert plain.score is not None and "KeyError" in aligned.error
     assert bias_only.strategy == "int8, bias correction" and bias_only.score is not None
