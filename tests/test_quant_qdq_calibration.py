@@ -146,3 +146,7 @@ def test_budget_meets_with_percentile_calibration_before_any_float_layer(heavy, 
     assert q["float_layers"] == [] and fields["float_layers"] == []
     assert fields["calibration"]["method"] == "percentile"
     assert q["validation"]["psnr_vs_fp32"] >= FLOOR_DB
+    # the outlier was flagged before quantizing, and the manifest says what answered it
+    wide = [r for r in fields["risks"] if r["kind"] == "wide_range"]
+    assert wide and {r["action"] for r in wide} == {
+        "range clipped by percentile calibration on onnx"}, fields["risks"]

@@ -918,7 +918,7 @@ class BudgetedConversion:
                         coverage=self._calibration_coverage(model, options.calib),
                         influence=self._input_influence(model, spec, options.calib)),
             chosen.float_layers, self.fmt.name, score.dpsnr, self.max_dpsnr, precision,
-            chosen.ptq)
+            chosen.ptq, chosen.calib_method)
         if "fp32_ms" in speed and chosen.ms:
             speed = {**speed, "ms": round(chosen.ms, 3),
                      "speedup_vs_fp32": round(speed["fp32_ms"] / chosen.ms, 2)}

@@ -476,10 +476,12 @@ def _analysis_action(layer: str, report) -> str:
 
 def conversion_actions(risks: list[Risk], float_layers: list[str], fmt: str,
                        dpsnr: float | None, max_dpsnr: float | None,
-                       precision: str | None = None, ptq: str | None = None) -> list[Risk]:
+                       precision: str | None = None, ptq: str | None = None,
+                       calib_method: str = "minmax") -> list[Risk]:
     """The risks that concern ``fmt``:``precision`` (all when precision is None), each with
     its action filled after a budgeted conversion (what was done about it; ``ptq``: the
-    chosen artifact's Keras-side fix, e.g. "cle")."""
+    chosen artifact's Keras-side fix, e.g. "cle"; ``calib_method``: its calibration, a
+    clipping one such as "percentile" answers wide_range outliers)."""
     risks = [r for r in risks if precision is None or r.concerns(fmt, precision)]
     for risk in risks:
         if risk.kind == "ignored_input":  # an input, not a layer: nothing to keep in float
@@ -488,6 +490,8 @@ def conversion_actions(risks: list[Risk], float_layers: list[str], fmt: str,
             risk.action = f"equalized into the BN (cle) on {fmt}"
         elif risk.layer in float_layers:
             risk.action = f"kept in float on {fmt}"
+        elif risk.kind == "wide_range" and calib_method != "minmax":
+            risk.action = f"range clipped by {calib_method} calibration on {fmt}"
         elif dpsnr is not None and max_dpsnr is not None:
             risk.action = (f"quantized on {fmt}: validation dPSNR {dpsnr:.2f} dB "
                            f"<= budget {max_dpsnr:g} dB")
