@@ -26,10 +26,10 @@ the same runtime's FP32 artifact) and the *fastest* one within budget is kept:
    has conv -> ReLU -> BN pairs (NNCF's does not reach them), then NNCF's channel
    alignment + full bias correction; then the format's other calibration methods
    (minmax / percentile / entropy), plain: one conversion each, every layer int8 (on
-   OpenVINO before the tier-4 structural candidates); then, on every format, AdaRound-style
-   learned rounding (:mod:`edgecolor.quant.adaround`, minutes) where round-to-nearest
-   weights alone use a real share of the budget (:data:`ROUNDING_MARGIN_DB`,
-   :data:`ROUNDING_SHARE`);
+   OpenVINO before the tier-4 structural candidates and NNCF's algorithms); then, on every
+   format, AdaRound-style learned rounding (:mod:`edgecolor.quant.adaround`, minutes)
+   where round-to-nearest weights alone use a real share of the budget
+   (:data:`ROUNDING_MARGIN_DB`, :data:`ROUNDING_SHARE`);
 3. layers the calibration-coverage check flags (held-out photos exceed their calibration
    range, :func:`edgecolor.quant.risks.calibration_coverage`) in float with the layers they
    feed (:func:`coverage_sets`), worst first; for ONNX sources then likewise the nodes whose
@@ -650,7 +650,7 @@ class BudgetedConversion:
             keras_first.append(trial("int8 + cle", precision, method, [], ptq="cle", tier=2))
             if met():
                 return
-        if structural_first:
+        if self.fmt.name == "openvino":  # one conversion each, before NNCF's minutes
             other_calibrations()
             if met():
                 return
