@@ -44,7 +44,7 @@ def ort_calibration_reader(cs, input_names: list[str]):
         # __len__ and set_range let onnxruntime's quantize_static feed the calibrator one
         # slice at a time (its "CalibStridedMinMax" option): the histogram calibrators
         # (percentile, entropy) otherwise hold every intermediate tensor of every sample
-        # in memory at once (ECCV16 at 256x256 with 80 photos: over 20 GB).
+        # in memory at once (ECCV16 at 256x256 with 80 photos: killed for memory on 23 GB).
         def __init__(self) -> None:
             self._samples = list(cs.samples)
             self._it = iter(self._samples)
