@@ -46,14 +46,14 @@ def ort_calibration_reader(cs, input_names: list[str]):
         # (percentile, entropy) otherwise hold every intermediate tensor of every sample
         # in memory at once (ECCV16 at 256x256 with 80 photos: killed for memory on 23 GB).
         def __init__(self) -> None:
-            self._samples = list(cs.samples)
+            self._samples = cs.samples
             self._it = iter(self._samples)
 
         def __len__(self) -> int:
             return len(cs.samples)
 
         def set_range(self, start_index: int, end_index: int) -> None:
-            self._samples = list(cs.samples)[start_index:end_index]
+            self._samples = cs.samples[start_index:end_index]
             self._it = iter(self._samples)
 
         def get_next(self):

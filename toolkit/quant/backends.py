@@ -17,7 +17,6 @@ returns an in-memory model and ``infer_fn`` a function running it (float32 in an
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import math
@@ -217,9 +216,8 @@ class ONNXBackend(QuantBackend):
 
     def quantize(self, float_layers=()):
         nodes = self.nodes_for(float_layers)
-        with contextlib.redirect_stdout(io.StringIO()):  # ORT's calibrators print() progress
-            quantized, _ = self._qdq.quantize(self._fp32, self.spec, self.calib, self.flavour,
-                                              method=self.method, nodes_to_exclude=nodes)
+        quantized, _ = self._qdq.quantize(self._fp32, self.spec, self.calib, self.flavour,
+                                          method=self.method, nodes_to_exclude=nodes)
         return quantized
 
     def infer_fn(self, quantized) -> Infer:

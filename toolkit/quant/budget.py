@@ -65,7 +65,6 @@ FP32) of what was tried, also drawn as ``<artifact>.pareto.png``.
 from __future__ import annotations
 
 import contextlib
-import io
 import math
 import os
 import shutil
@@ -583,8 +582,7 @@ class BudgetedConversion:
             try:
                 m, records = self._ptq_model(model, ptq, options.calib)
                 a.records = list(records)
-                with contextlib.redirect_stdout(io.StringIO()):  # ORT calibrators print()
-                    a.fields = self.fmt.load_converter()(m, spec, prec, a.path, opts)
+                a.fields = self.fmt.load_converter()(m, spec, prec, a.path, opts)
                 if records:
                     a.fields["ptq"] = records
                 runner = runner_class(self.fmt)(a.path, spec, a.fields,
@@ -642,7 +640,8 @@ class BudgetedConversion:
             for m in self.fmt.calib_methods:
                 if m != method and not met():
                     a = trial(f"int8, {m} calibration", precision, m, [], tier=2)
-                    calibrations.extend([a] if a is not None else [])
+                    if a is not None:
+                        calibrations.append(a)
 
         keras_first = []
         if structural_first and "cle" in self.ptq and _has_norm_pairs(model):

@@ -17,8 +17,6 @@ a name the budget keeps in float round-trips to ONNX Runtime's ``nodes_to_exclud
 
 from __future__ import annotations
 
-import contextlib
-import io
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -211,9 +209,7 @@ class SourceBackend:
         path = Path(self._tmp.name) / f"probe{self._count}{self.fmt.suffix}"
         opts = replace(ConvertOptions(calib=self.calib, calib_method=self.method),
                        extra={**self.extra, "float_layers": list(float_layers)})
-        with contextlib.redirect_stdout(io.StringIO()):  # ORT's calibrators print()
-            fields = self.fmt.load_converter()(self.model, self.spec, self.precision, path,
-                                               opts)
+        fields = self.fmt.load_converter()(self.model, self.spec, self.precision, path, opts)
         return path, fields
 
     def infer_fn(self, quantized) -> Callable[[list[np.ndarray]], np.ndarray]:
