@@ -20,7 +20,7 @@ a convolution).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -302,6 +302,20 @@ def still_int8(model_bytes: bytes, nodes: Iterable[str]) -> dict[str, str]:
     return found
 
 
+def float_op_types(model_bytes: bytes) -> list[str]:
+    """Quantized TFLite flatbuffer -> the op types (sorted) that still write a float tensor
+    (QUANTIZE/DEQUANTIZE at the graph's edges aside)."""
+    interp = _tflite_graph(model_bytes)
+    found = set()
+    for op in interp._get_ops_details():
+        if op["op_name"] in _TFLITE_SKIP:
+            continue
+        if any(np.dtype(interp._get_tensor_details(t, 0)["dtype"]) == np.float32
+               for t in op["outputs"]):
+            found.add(op["op_name"])
+    return sorted(found)
+
+
 def tflite_denylisted(debugger, nodes: list[str],
                       node_layers: dict[str, str] | None = None) -> tuple[bytes, list[str]]:
     """A calibrated ``QuantizationDebugger`` + denylisted node names -> (flatbuffer with
@@ -356,6 +370,7 @@ class CalibratedTFLite:
     debugger: Any
     node_layers: dict[str, str]
     debug_samples: DebugSamples
+    clipped: list = field(default_factory=list)  # tflite_ranges.ClippedRange (percentile)
 
 
 def tflite_calibrated(converter, model, spec: ModelSpec, calib) -> CalibratedTFLite:

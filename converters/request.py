@@ -116,7 +116,8 @@ class ConvertRequest:
         for f in explicit:
             fmt = get_format(f)
             calibrated = [p for g, p in rows if g == f and p in fmt.calibrated]
-            if calibrated and self.calib_method not in fmt.calib_methods:
+            if calibrated and not any(self.calib_method in fmt.methods_for(p)
+                                      for p in calibrated):
                 raise ConvertRequestError(
                     f"{f} cannot calibrate with {self.calib_method!r} (it supports "
                     f"{', '.join(fmt.calib_methods)}); pass --calib-method "

@@ -193,8 +193,9 @@ def convert(request: ConvertRequest) -> list[ArtifactResult]:
             on_start(i, len(rows), name)
         res = ArtifactResult(fmt_name, precision, name, out_dir / name)
         method = calib_method
-        if precision in fmt.calibrated and method not in fmt.calib_methods:
-            res.notes.append(f"{fmt_name} cannot calibrate with {method}; used minmax")
+        if precision in fmt.calibrated and method not in fmt.methods_for(precision):
+            res.notes.append(f"{fmt_name} {precision} cannot calibrate with {method}; "
+                             "used minmax")
             method = "minmax"
         options = ConvertOptions(calib=cs if precision in fmt.calibrated else None,
                                  calib_method=method, threads=threads,

@@ -16,6 +16,8 @@ from edgecolor.spec import ModelSpec
 
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 CALIBRATED = ("int8", "int16x8")
+# int8's percentile: min/max ranges clipped afterwards (converters.tflite_ranges)
+CALIB_METHODS = {"int8": ("minmax", "percentile"), "int16x8": ("minmax",)}
 
 
 def convert(model, spec: ModelSpec, precision: str, out_path: Path,
@@ -32,10 +34,12 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
     if precision in CALIBRATED:
         if options.calib is None:
             raise ValueError(f"tflite {precision}: needs calibration images (--calib DIR)")
-        if options.calib_method != "minmax":
+        allowed = CALIB_METHODS[precision]
+        if options.calib_method not in allowed:
             raise ValueError(f"tflite {precision}: calibration method "
-                             f"{options.calib_method!r} is not supported by the TFLite "
-                             "converter (it calibrates min/max); use --calib-method minmax")
+                             f"{options.calib_method!r} is not supported (TFLite {precision} "
+                             f"calibrates {' or '.join(allowed)}); use --calib-method "
+                             f"{allowed[0]}")
     from edgecolor.converters.from_onnx import is_onnx_source
 
     if is_onnx_source(model):  # the user's own ONNX graph, through onnx2tf
@@ -45,7 +49,12 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
     rewrite = options.extra.get("upsampling_as_resize", True)
     float_layers = list(options.extra.get("float_layers") or []) if precision == "int8" else []
     float_ops: list[str] = []  # op types TFLite could only keep float by type
+    clipped = precision == "int8" and options.calib_method == "percentile"
+    notes: list[str] = []
     with quiet_converter():
+        if clipped:
+            calibrated = calibrated_int8(model, spec, options)
+            notes.append(_clipping_note(calibrated.clipped))
         if float_layers:  # selective int8: QuantizationDebugger denylist (converters.float_layers)
             from edgecolor.converters.float_layers import tflite_selective_int8
 
@@ -53,6 +62,8 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
             # calibration set, each float set re-quantizes that calibration
             data, float_ops = tflite_selective_int8(calibrated_int8(model, spec, options),
                                                     float_layers)
+        elif clipped:
+            data = int8_from_calibrated(calibrated)
         else:
             data = _converter(model, spec, precision, options).convert()
     inputs, outputs = tensor_details(data, spec)
@@ -63,35 +74,73 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
         "outputs": outputs,
         "converter": {"name": "edgecolor.converters.tflite", "tool": "tf.lite.TFLiteConverter",
                       "optimizations": _describe(precision),
+                      "calibration": ("percentile (per-sample quantile ranges, "
+                                      "edgecolor.converters.tflite_ranges)" if clipped
+                                      else "minmax"),
                       "graph": "frozen, batch 1" + (
                           ", nearest upsampling as RESIZE_NEAREST_NEIGHBOR" if rewrite else ""),
                       "float_layers": float_layers,
                       **({"float_ops": float_ops} if float_ops else {})},
         "float_layers": float_layers,
-        "notes": (["selective int8: float I/O, denylisted layers run in float"]
-                  if float_layers else []) + [
+        "notes": notes + (["selective int8: float I/O, denylisted layers run in float"]
+                          if float_layers else []) + [
             f"every {op} op runs in float: TFLite's quantizer keeps {op} int8 when it is "
             "denylisted by name" for op in float_ops],
     }
 
 
 def calibrated_int8(model, spec: ModelSpec, options: ConvertOptions):
-    """Keras model + int8 options (calibration set, ``upsampling_as_resize``) -> its graph
-    calibrated for selective int8 (``float_layers.CalibratedTFLite``), calibrated once per
-    model, weights and calibration set (``step_cache``): the budget's float sets and the
-    sensitivity ranking re-quantize the same calibration."""
+    """Keras model + int8 options (calibration set and method, ``upsampling_as_resize``) ->
+    its graph calibrated for selective int8 (``float_layers.CalibratedTFLite``), calibrated
+    once per model, weights, calibration set and method (``step_cache``): the budget's float
+    sets and the sensitivity ranking re-quantize the same calibration. With the percentile
+    method its activation ranges are clipped (``tflite_ranges``)."""
     from edgecolor._tf import quiet_converter
     from edgecolor.converters.float_layers import tflite_calibrated
     from edgecolor.converters.step_cache import CACHE
+    from edgecolor.converters.tflite_ranges import clip_calibrated_ranges
 
     def calibrate():
         with quiet_converter():
-            return tflite_calibrated(_converter(model, spec, "int8", options), model, spec,
-                                     options.calib)
+            calibrated = tflite_calibrated(_converter(model, spec, "int8", options), model,
+                                           spec, options.calib)
+        if options.calib_method == "percentile":
+            # the debugger quantizes whatever graph this attribute holds
+            debugger = calibrated.debugger
+            debugger.calibrated_model, calibrated.clipped = clip_calibrated_ranges(
+                debugger.calibrated_model, spec, options.calib.samples)
+        return calibrated
 
     return CACHE.get("tflite-calibrated", model, options.calib,
                      (options.extra.get("upsampling_as_resize", True), options.calib_method),
                      calibrate)
+
+
+def int8_from_calibrated(calibrated) -> bytes:
+    """A calibrated graph (:func:`calibrated_int8`) -> int8 flatbuffer with int8 I/O, every
+    op quantized as ``TFLITE_BUILTINS_INT8`` would (ValueError naming the ops left float)."""
+    from edgecolor._tf import import_tf, quiet_converter
+    from edgecolor.converters.float_layers import float_op_types
+
+    tf, _ = import_tf()
+    from tensorflow.lite.python import convert as tflite_convert  # the debugger's quantizer
+
+    with quiet_converter():
+        data = tflite_convert.mlir_quantize(calibrated.debugger.calibrated_model,
+                                            input_data_type=tf.int8, output_data_type=tf.int8)
+    left = float_op_types(data)
+    if left:
+        raise ValueError(f"tflite int8: {', '.join(left)} stayed float after quantizing the "
+                         "clipped ranges; use --calib-method minmax")
+    return data
+
+
+def _clipping_note(clipped: list) -> str:
+    if not clipped:
+        return "percentile calibration: no activation range narrower than min/max"
+    widest = max(clipped, key=lambda c: c.ratio)
+    return (f"percentile calibration: {len(clipped)} activation ranges clipped to mean "
+            f"per-photo quantiles, up to {widest.ratio:.1f}x narrower ({widest.tensor})")
 
 
 def _converter(model, spec: ModelSpec, precision: str, options: ConvertOptions):
@@ -116,6 +165,9 @@ def _convert_onnx_source(source, spec: ModelSpec, precision: str, out_path: Path
     if options.extra.get("float_layers"):
         raise ValueError("tflite: layers kept in float are not supported for ONNX sources "
                          "(onnx2tf renames the graph); use the onnx or openvino rows")
+    if precision in CALIBRATED and options.calib_method != "minmax":
+        raise ValueError(f"tflite {precision}: an ONNX source is calibrated by onnx2tf, "
+                         "min/max only; use --calib-method minmax")
     data, record = tflite_from_onnx(source, spec, precision, options)
     inputs, outputs = tensor_details(data, spec)
     atomic_write_bytes(out_path, data)

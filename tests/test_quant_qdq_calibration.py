@@ -150,3 +150,55 @@ def test_budget_meets_with_percentile_calibration_before_any_float_layer(heavy, 
     wide = [r for r in fields["risks"] if r["kind"] == "wide_range"]
     assert wide and {r["action"] for r in wide} == {
         "range clipped by percentile calibration on onnx"}, fields["risks"]
+
+
+def test_tflite_percentile_clips_the_rare_pixel_and_keeps_int8_io(heavy, tmp_path):
+    """TFLite's converter calibrates min/max only; ``--calib-method percentile`` clips the
+    calibrated ranges to mean per-photo quantiles (converters.tflite_ranges) before the same
+    quantizer runs: the rare pixel no longer sets norm1's scale."""
+    from edgecolor.converters.common import ConvertOptions
+    from edgecolor.converters.tflite import convert
+    from edgecolor.quant.validation import ValidationSet, Validator, keras_infer
+    from edgecolor.runtimes.tflite import TFLiteRunner
+
+    model, spec, calib = heavy
+    validator = Validator(ValidationSet.from_calibration(calib), keras_infer(model, spec))
+    scores, fields = {}, {}
+    for method in ("minmax", "percentile"):
+        path = tmp_path / f"heavy-{method}.tflite"
+        fields[method] = convert(model, spec, "int8", path,
+                                 ConvertOptions(calib=calib, calib_method=method))
+        with TFLiteRunner(path, spec, fields[method], threads=1) as runner:
+            scores[method] = validator.score(runner.infer).psnr_vs_fp32
+    assert scores["percentile"] - scores["minmax"] > 5.0, scores
+    assert scores["percentile"] >= FLOOR_DB, scores
+    print(scores)
+    clipped = fields["percentile"]
+    assert [i["dtype"] for i in clipped["inputs"]] == ["int8"]  # same interface as minmax
+    assert clipped["converter"]["calibration"].startswith("percentile")
+    assert any("activation ranges clipped" in n for n in clipped["notes"]), clipped["notes"]
+
+
+def test_tflite_clipped_ranges_name_the_normalized_tensor(heavy):
+    """The ranges that narrow most are the rare channel's path (relu1, norm1)."""
+    from edgecolor.converters.common import ConvertOptions
+    from edgecolor.converters.tflite import calibrated_int8
+
+    model, spec, calib = heavy
+    calibrated = calibrated_int8(model, spec, ConvertOptions(calib=calib,
+                                                             calib_method="percentile"))
+    ranked = sorted(calibrated.clipped, key=lambda c: -c.ratio)
+    assert ranked, "nothing was clipped"
+    top = [(c.tensor.split(";")[0], round(c.ratio, 1)) for c in ranked]
+    assert {"relu1", "norm1"} <= {t.split("/")[1].removesuffix("_1") for t, _ in top[:2]}, top
+    assert ranked[1].ratio > 5.0, top
+    for c in ranked:  # clipping only narrows, and zero stays inside
+        assert c.calibrated[0] <= c.clipped[0] <= 0.0 <= c.clipped[1] <= c.calibrated[1]
+
+
+def test_tflite_int16x8_refuses_percentile():
+    from edgecolor.formats import get_format
+
+    tflite = get_format("tflite")
+    assert tflite.methods_for("int8") == ("minmax", "percentile")
+    assert tflite.methods_for("int16x8") == ("minmax",)

@@ -30,10 +30,15 @@ class Format:
     extra: str  # pip extra that installs its runtime
     sidecars: tuple[str, ...] = ()  # other files that belong to one artifact (".bin")
     calib_methods: tuple[str, ...] = ("minmax",)
+    minmax_only: tuple[str, ...] = ()  # calibrated precisions that take min/max ranges only
 
     def artifact_name(self, model: str, precision: str) -> str:
         """File name of an artifact: ``<model>-<format>-<precision><suffix>``."""
         return f"{model}-{self.name}-{precision}{self.suffix}"
+
+    def methods_for(self, precision: str) -> tuple[str, ...]:
+        """Calibration methods this format offers for one calibrated precision."""
+        return ("minmax",) if precision in self.minmax_only else self.calib_methods
 
     def load_converter(self):
         """Import and return the converter function."""
@@ -52,6 +57,9 @@ FORMATS: dict[str, Format] = {
             runners=("tflite",),
             args=("imgsz", "calib", "calib_size", "calib_method", "threads"),
             extra="tflite",
+            # percentile: the converter's min/max clipped afterwards (converters.tflite_ranges)
+            calib_methods=("minmax", "percentile"),
+            minmax_only=("int16x8",),
         ),
         Format(
             name="openvino",

@@ -637,7 +637,7 @@ class BudgetedConversion:
             layer int8, so cheaper in both search time and speed than any float layer
             (eccv16's TensorRT Q/DQ on its held-out photos: 35.4 dB vs FP32 with minmax,
             45.4 with percentile)."""
-            for m in self.fmt.calib_methods:
+            for m in self.fmt.methods_for(precision):
                 if m != method and not met():
                     a = trial(f"int8, {m} calibration", precision, m, [], tier=2)
                     if a is not None:
