@@ -370,7 +370,7 @@ class CalibratedTFLite:
     debugger: Any
     node_layers: dict[str, str]
     debug_samples: DebugSamples
-    clipped: list = field(default_factory=list)  # tflite_ranges.ClippedRange (percentile)
+    clipped: list = field(default_factory=list)  # quantiles.ClippedRange (quantile method)
 
 
 def tflite_calibrated(converter, model, spec: ModelSpec, calib) -> CalibratedTFLite:

@@ -19,8 +19,10 @@ from edgecolor.converters.common import ConvertOptions, frozen_function, upsampl
 from edgecolor.spec import ModelSpec
 
 PRECISIONS = ("fp32", "fp16", "int8")
-# --calib-method -> NNCF activation range estimator
-RANGE_ESTIMATORS = {"minmax": "MINMAX", "percentile": "MEAN_QUANTILE"}
+# --calib-method -> NNCF activation range estimator; MEAN_QUANTILE is the rule the other
+# formats' "quantile" follows (edgecolor.calibration.quantiles); "percentile" is its old name
+RANGE_ESTIMATORS = {"minmax": "MINMAX", "quantile": "MEAN_QUANTILE",
+                    "percentile": "MEAN_QUANTILE"}
 
 
 def convert(model, spec: ModelSpec, precision: str, out_path: Path,
@@ -28,9 +30,9 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
     """Keras model -> IR ``out_path`` (.xml) + ``.bin`` sidecar (atomic) -> manifest fields.
 
     precision: fp32 | fp16 | int8 (needs ``options.calib``; ``options.calib_method`` minmax
-    or percentile). Returns ``inputs``/``outputs`` (name, shape, dtype, quant None) in spec
-    order, ``layout``, ``inference_precision`` (the CPU hint the runner sets: "f32" for
-    fp32, None = the plugin's default), ``converter`` and ``notes``.
+    or quantile, alias percentile). Returns ``inputs``/``outputs`` (name, shape, dtype, quant
+    None) in spec order, ``layout``, ``inference_precision`` (the CPU hint the runner sets:
+    "f32" for fp32, None = the plugin's default), ``converter`` and ``notes``.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"openvino: unknown precision {precision!r} ({', '.join(PRECISIONS)})")

@@ -37,10 +37,15 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecolor.calibration.quantiles import clipping_note
+
 # ops that own weights, and the weight input index + channel axis TensorRT expects
 WEIGHT_OPS = {"Conv": (1, 0), "ConvTranspose": (1, 1), "Gemm": (1, None), "MatMul": (1, 1)}
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
-CALIBRATION_METHODS = {"minmax": "MinMax", "percentile": "Percentile", "entropy": "Entropy"}
+# method -> onnxruntime's calibrator; "quantile" is min/max with each activation's range
+# overridden by its mean per-photo quantiles (edgecolor.calibration.quantiles)
+CALIBRATION_METHODS = {"minmax": "MinMax", "percentile": "Percentile", "entropy": "Entropy",
+                       "quantile": "MinMax"}
 
 
 @dataclass(frozen=True)
@@ -124,9 +129,10 @@ def quantize(fp32, spec, calib, flavour: Flavour, method: str = "minmax",
     """FP32 ``onnx.ModelProto`` -> (int8 Q/DQ ModelProto, notes) calibrated on ``calib``.
 
     calib: a CalibrationSet (its samples in spec order feed ONNX Runtime's calibrator);
-    method: minmax | percentile | entropy; nodes_to_exclude: node names (of the graph after
-    the flavour's rewrites, see :func:`prepare`) left in float; fold_upsample /
-    pad_channels switch the CPU flavour's rewrites (off only to measure what they bring).
+    method: minmax | percentile | entropy | quantile (min/max clipped to mean per-photo
+    quantiles); nodes_to_exclude: node names (of the graph after the flavour's rewrites, see
+    :func:`prepare`) left in float; fold_upsample / pad_channels switch the CPU flavour's
+    rewrites (off only to measure what they bring).
     The TensorRT flavour is post-processed and validated against its rules (RuntimeError
     naming the violations if any remain).
     """
@@ -147,11 +153,18 @@ def quantize(fp32, spec, calib, flavour: Flavour, method: str = "minmax",
         "AddQDQPairToWeight": flavour.weights_as_qdq_pair,
         "DedicatedQDQPair": not flavour.quantize_outputs,
     }
-    if method != "minmax":  # histograms: one slice of the samples at a time (memory)
+    if method in ("percentile", "entropy"):  # histograms: one slice at a time (memory)
         extra["CalibStridedMinMax"] = calibration_stride(len(calib.samples))
+    input_names = [i.name for i in model.graph.input]
+    if method == "quantile":
+        clipped = quantile_ranges(model, calib, input_names)
+        extra["TensorQuantOverrides"] = {
+            c.tensor: [{"rmin": np.array(c.clipped[0], np.float32),
+                         "rmax": np.array(c.clipped[1], np.float32)}]
+            for c in clipped}
+        notes.append(clipping_note(clipped))
     if not flavour.quantize_outputs:
         extra["OpTypesToExcludeOutputQuantization"] = list(flavour.op_types or ())
-    input_names = [i.name for i in model.graph.input]
     exclude = list(nodes_to_exclude or [])
     if flavour.quantize_outputs:
         guarded = [n for n in softmax_logit_nodes(model) if n not in exclude]
@@ -181,6 +194,36 @@ def quantize(fp32, spec, calib, flavour: Flavour, method: str = "minmax",
                  if flavour is TENSORRT else "ops left in float")
         notes.append(f"{label}: {', '.join(floats)}")
     return quantized, notes
+
+
+def quantile_ranges(model, calib, input_names: list[str]) -> list:
+    """Prepared FP32 graph + CalibrationSet -> the activations whose mean per-photo quantile
+    range (``calibration.quantiles``) is narrower than min/max (``ClippedRange`` records,
+    by tensor name). Every float node output is read, one photo at a time."""
+    import onnx
+    import onnxruntime as ort
+
+    from edgecolor.calibration.quantiles import MeanQuantiles
+
+    inferred = onnx.shape_inference.infer_shapes(model)
+    floats = {v.name for v in [*inferred.graph.value_info, *inferred.graph.output]
+              if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT}
+    tensors = list(dict.fromkeys(o for n in model.graph.node for o in n.output if o in floats))
+    tapped = onnx.ModelProto()
+    tapped.CopyFrom(model)
+    known = {o.name for o in tapped.graph.output}
+    tapped.graph.output.extend(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None)
+                               for t in tensors if t not in known)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep names
+    session = ort.InferenceSession(tapped.SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    quantiles = MeanQuantiles()
+    for sample in calib.samples:
+        feed = {n: np.asarray(x, np.float32) for n, x in zip(input_names, sample, strict=True)}
+        for name, values in zip(tensors, session.run(tensors, feed), strict=True):
+            quantiles.add(name, values)
+    return quantiles.clipped()
 
 
 @contextlib.contextmanager

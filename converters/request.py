@@ -116,7 +116,7 @@ class ConvertRequest:
         for f in explicit:
             fmt = get_format(f)
             calibrated = [p for g, p in rows if g == f and p in fmt.calibrated]
-            if calibrated and not any(self.calib_method in fmt.methods_for(p)
+            if calibrated and not any(fmt.resolve_method(self.calib_method, p)
                                       for p in calibrated):
                 raise ConvertRequestError(
                     f"{f} cannot calibrate with {self.calib_method!r} (it supports "

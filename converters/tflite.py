@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgecolor.calibration.quantiles import clipping_note
 from edgecolor.converters.common import ConvertOptions, frozen_function, upsampling_as_resize
 from edgecolor.imageio import atomic_write_bytes
 from edgecolor.spec import ModelSpec
 
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 CALIBRATED = ("int8", "int16x8")
-# int8's percentile: min/max ranges clipped afterwards (converters.tflite_ranges)
-CALIB_METHODS = {"int8": ("minmax", "percentile"), "int16x8": ("minmax",)}
+# int8's quantile: min/max ranges clipped afterwards (converters.tflite_ranges)
+CALIB_METHODS = {"int8": ("minmax", "quantile"), "int16x8": ("minmax",)}
 
 
 def convert(model, spec: ModelSpec, precision: str, out_path: Path,
@@ -49,12 +50,12 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
     rewrite = options.extra.get("upsampling_as_resize", True)
     float_layers = list(options.extra.get("float_layers") or []) if precision == "int8" else []
     float_ops: list[str] = []  # op types TFLite could only keep float by type
-    clipped = precision == "int8" and options.calib_method == "percentile"
+    clipped = precision == "int8" and options.calib_method == "quantile"
     notes: list[str] = []
     with quiet_converter():
         if clipped:
             calibrated = calibrated_int8(model, spec, options)
-            notes.append(_clipping_note(calibrated.clipped))
+            notes.append(clipping_note(calibrated.clipped))
         if float_layers:  # selective int8: QuantizationDebugger denylist (converters.float_layers)
             from edgecolor.converters.float_layers import tflite_selective_int8
 
@@ -74,9 +75,9 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
         "outputs": outputs,
         "converter": {"name": "edgecolor.converters.tflite", "tool": "tf.lite.TFLiteConverter",
                       "optimizations": _describe(precision),
-                      "calibration": ("percentile (per-sample quantile ranges, "
-                                      "edgecolor.converters.tflite_ranges)" if clipped
-                                      else "minmax"),
+                      "calibration": ("quantile (min/max clipped to mean per-photo "
+                                      "quantiles, edgecolor.converters.tflite_ranges)"
+                                      if clipped else "minmax"),
                       "graph": "frozen, batch 1" + (
                           ", nearest upsampling as RESIZE_NEAREST_NEIGHBOR" if rewrite else ""),
                       "float_layers": float_layers,
@@ -104,7 +105,7 @@ def calibrated_int8(model, spec: ModelSpec, options: ConvertOptions):
         with quiet_converter():
             calibrated = tflite_calibrated(_converter(model, spec, "int8", options), model,
                                            spec, options.calib)
-        if options.calib_method == "percentile":
+        if options.calib_method == "quantile":
             # the debugger quantizes whatever graph this attribute holds
             debugger = calibrated.debugger
             debugger.calibrated_model, calibrated.clipped = clip_calibrated_ranges(
@@ -133,14 +134,6 @@ def int8_from_calibrated(calibrated) -> bytes:
         raise ValueError(f"tflite int8: {', '.join(left)} stayed float after quantizing the "
                          "clipped ranges; use --calib-method minmax")
     return data
-
-
-def _clipping_note(clipped: list) -> str:
-    if not clipped:
-        return "percentile calibration: no activation range narrower than min/max"
-    widest = max(clipped, key=lambda c: c.ratio)
-    return (f"percentile calibration: {len(clipped)} activation ranges clipped to mean "
-            f"per-photo quantiles, up to {widest.ratio:.1f}x narrower ({widest.tensor})")
 
 
 def _converter(model, spec: ModelSpec, precision: str, options: ConvertOptions):

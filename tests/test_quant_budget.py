@@ -83,13 +83,13 @@ def test_budget_keeps_exactly_the_broken_block_float(spiky, tmp_path, fmt, preci
     # on OpenVINO the head comes before NNCF's algorithms, which cost minutes on a large model
     strategies = [a["strategy"] for a in q["attempts"]]
     if fmt == "openvino":
-        order = ["int8", "int8, percentile calibration", STRUCTURAL,
+        order = ["int8", "int8, quantile calibration", STRUCTURAL,
                  "int8, channel alignment + bias correction"]
     elif fmt == "onnx":
-        order = ["int8", "int8 + cle", "int8, percentile calibration",
-                 "int8, entropy calibration", STRUCTURAL]
-    else:  # tflite's percentile: its min/max ranges clipped (converters.tflite_ranges)
-        order = ["int8", "int8 + cle", "int8, percentile calibration", STRUCTURAL]
+        order = ["int8", "int8 + cle", "int8, quantile calibration",
+                 "int8, percentile calibration", "int8, entropy calibration", STRUCTURAL]
+    else:  # tflite's quantile: its min/max ranges clipped (converters.tflite_ranges)
+        order = ["int8", "int8 + cle", "int8, quantile calibration", STRUCTURAL]
     assert strategies == [*order, "int8 + float layers"]
     head = q["attempts"][strategies.index(STRUCTURAL)]
     assert head["float_layers"] == ["ab"] and head["score"]["dpsnr"] > BUDGET
@@ -311,7 +311,7 @@ def test_openvino_falls_back_to_bias_correction_when_nncf_channel_alignment_fail
     strategies = [a.strategy for a in err.value.attempts]
     at = strategies.index("int8, channel alignment + bias correction")
     # on OpenVINO the one-conversion candidates come before NNCF's minutes
-    assert set(strategies[1:at]) == {"int8, percentile calibration", STRUCTURAL}
+    assert set(strategies[1:at]) == {"int8, quantile calibration", STRUCTURAL}
     (plain, aligned, bias_only) = (err.value.attempts[0], *err.value.attempts[at:at + 2])
     assert plain.score is not None and "KeyError" in aligned.error
     assert bias_only.strategy == "int8, bias correction" and bias_only.score is not None

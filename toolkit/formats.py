@@ -31,6 +31,7 @@ class Format:
     sidecars: tuple[str, ...] = ()  # other files that belong to one artifact (".bin")
     calib_methods: tuple[str, ...] = ("minmax",)
     minmax_only: tuple[str, ...] = ()  # calibrated precisions that take min/max ranges only
+    calib_aliases: tuple[tuple[str, str], ...] = ()  # (accepted name, the method it runs)
 
     def artifact_name(self, model: str, precision: str) -> str:
         """File name of an artifact: ``<model>-<format>-<precision><suffix>``."""
@@ -39,6 +40,12 @@ class Format:
     def methods_for(self, precision: str) -> tuple[str, ...]:
         """Calibration methods this format offers for one calibrated precision."""
         return ("minmax",) if precision in self.minmax_only else self.calib_methods
+
+    def resolve_method(self, method: str, precision: str) -> str | None:
+        """A requested calibration method -> the one this format runs for ``precision``
+        (aliases resolved), or None when it has no such method."""
+        method = dict(self.calib_aliases).get(method, method)
+        return method if method in self.methods_for(precision) else None
 
     def load_converter(self):
         """Import and return the converter function."""
@@ -57,8 +64,8 @@ FORMATS: dict[str, Format] = {
             runners=("tflite",),
             args=("imgsz", "calib", "calib_size", "calib_method", "threads"),
             extra="tflite",
-            # percentile: the converter's min/max clipped afterwards (converters.tflite_ranges)
-            calib_methods=("minmax", "percentile"),
+            # quantile: the converter's min/max clipped afterwards (converters.tflite_ranges)
+            calib_methods=("minmax", "quantile"),
             minmax_only=("int16x8",),
         ),
         Format(
@@ -71,7 +78,9 @@ FORMATS: dict[str, Format] = {
             runners=("openvino",),
             args=("imgsz", "calib", "calib_size", "calib_method", "threads", "device"),
             extra="openvino",
-            calib_methods=("minmax", "percentile"),
+            # NNCF's MEAN_QUANTILE, the rule of the others' "quantile"
+            calib_methods=("minmax", "quantile"),
+            calib_aliases=(("percentile", "quantile"),),
         ),
         Format(
             name="onnx",
@@ -84,7 +93,7 @@ FORMATS: dict[str, Format] = {
             runners=("onnxruntime", "tensorrt"),
             args=("imgsz", "calib", "calib_size", "calib_method", "threads", "opset"),
             extra="onnx",
-            calib_methods=("minmax", "percentile", "entropy"),
+            calib_methods=("minmax", "quantile", "percentile", "entropy"),
         ),
     )
 }
@@ -102,7 +111,7 @@ RUNNERS: dict[str, str] = {
 
 # every calibration method some format offers (its row says which it takes): the one list
 CALIB_METHODS: tuple[str, ...] = tuple(dict.fromkeys(
-    m for f in FORMATS.values() for m in f.calib_methods))
+    m for f in FORMATS.values() for m in (*f.calib_methods, *dict(f.calib_aliases))))
 
 
 def _load(ref: str):

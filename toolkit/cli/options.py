@@ -51,8 +51,11 @@ def conversion_options(f):
         click.option("--calib-size", type=click.IntRange(0), default=200, show_default=True,
                      help="Calibration images to use (0 = all)."),
         click.option("--calib-method", type=click.Choice(CALIB_METHODS), default="minmax",
-                     show_default=True, help="Activation range estimation; formats without "
-                     "it (tflite: minmax only) fall back to minmax and say so."),
+                     show_default=True, help="Activation range estimation. quantile (every "
+                     "format): mean per-photo quantiles clip outlier pixels; percentile, "
+                     "entropy: ONNX Runtime's histograms (onnx only; openvino reads "
+                     "percentile as quantile). A format without the method (tflite int16x8) "
+                     "falls back to minmax and says so."),
         click.option("--max-dpsnr", type=click.FloatRange(min=0), metavar="DB",
                      help="int8 quality budget: most PSNR (dB) an int8 artifact may lose vs "
                      "FP32 on the held-out calibration images; the most sensitive layers stay "

@@ -481,7 +481,7 @@ def conversion_actions(risks: list[Risk], float_layers: list[str], fmt: str,
     """The risks that concern ``fmt``:``precision`` (all when precision is None), each with
     its action filled after a budgeted conversion (what was done about it; ``ptq``: the
     chosen artifact's Keras-side fix, e.g. "cle"; ``calib_method``: its calibration, a
-    clipping one such as "percentile" answers wide_range outliers)."""
+    clipping one such as "quantile" answers wide_range outliers)."""
     risks = [r for r in risks if precision is None or r.concerns(fmt, precision)]
     for risk in risks:
         if risk.kind == "ignored_input":  # an input, not a layer: nothing to keep in float

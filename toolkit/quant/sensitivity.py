@@ -339,8 +339,8 @@ def analyze(model, spec, calib, model_name: str | None = None,
     for fmt, precision in formats:
         if on_backend:
             on_backend(f"{fmt}:{precision}")
-        # a method the format lacks (TFLite calibrates min/max only) falls back to minmax
-        used = method if method in get_format(fmt).calib_methods else "minmax"
+        # a method the format lacks falls back to minmax
+        used = get_format(fmt).resolve_method(method, precision) or "minmax"
         try:
             if foreign:
                 if fmt not in src.SOURCE_FORMATS:
