@@ -383,6 +383,20 @@ def conv_transpose_to_phase_convs(model) -> tuple[object, list[str]]:
     return model, notes
 
 
+def _sole_activation(g: _Graph, tensor: str):
+    """The Relu / Clip / LeakyRelu that is ``tensor``'s only consumer (its other inputs
+    constants), or None."""
+    consumers = g.consumers.get(tensor, [])
+    if tensor in g.outputs or len(consumers) != 1:
+        return None
+    act = consumers[0]
+    if act.op_type not in ("Relu", "Clip", "LeakyRelu") or act.input[0] != tensor:
+        return None
+    if any(i and i not in g.inits for i in act.input[1:]):
+        return None
+    return act
+
+
 def _conv_transpose_match(g: _Graph, node):
     """((sh, sw), pads) when ``node`` is a rewritable ConvTranspose, else None."""
     if node.op_type != "ConvTranspose":
@@ -443,12 +457,16 @@ def pad_conv_channels(model, in_multiple: int = 4, out_min: int = 16,
     least 16 output channels (a multiple of 8); other convolutions fall back to im2col +
     GEMM, which for a 1-channel input or a 2-channel output runs slower in int8 than FP32.
     Padding adds zero weights (and a Pad before / a Slice after); results are unchanged.
+    A ReLU-like activation that is the conv's only consumer moves before the Slice: ONNX
+    Runtime's quantizer folds an activation into the conv's output range only when the two
+    are adjacent, and with the Slice between them it quantized the pre-activation output
+    (a test model's edge channel: -454..3.6, leaving 2 levels for the values the ReLU keeps).
     Returns (model, notes).
     """
     from onnx import helper
 
     g = _Graph(model)
-    replacements, notes = {}, []
+    replacements, notes, moved = {}, [], set()
     for conv in g.graph.node:
         weight = g.array(conv.input[1]) if conv.op_type == "Conv" else None
         if weight is None or weight.ndim != 4 or attr(conv, "group", 1) != 1:
@@ -481,6 +499,15 @@ def pad_conv_channels(model, in_multiple: int = 4, out_min: int = 16,
         new_conv.attribute.extend(conv.attribute)
         nodes.append(new_conv)
         if new_out != cout:
+            act = _sole_activation(g, out)
+            if act is not None:
+                wide_act = g.unique(f"{act.output[0]}__wide")
+                moved_act = helper.make_node(act.op_type, [wide, *act.input[1:]], [wide_act],
+                                             name=act.name or wide_act)
+                moved_act.attribute.extend(act.attribute)
+                nodes.append(moved_act)
+                moved.add(id(act))
+                wide, out = wide_act, act.output[0]
             nodes.append(helper.make_node(
                 "Slice", [wide, g.const(f"{out}__st", [0]), g.const(f"{out}__en", [cout]),
                           g.const(f"{out}__ax", [1])], [out], name=g.unique(f"{out}__slice")))
@@ -488,5 +515,19 @@ def pad_conv_channels(model, in_multiple: int = 4, out_min: int = 16,
         notes.append(f"{conv.name or out}: channels padded {cin}->{new_in} in, "
                      f"{cout}->{new_out} out")
     if replacements:
-        _replace_nodes(model, replacements, set())
+        _replace_nodes(model, replacements, moved)
     return model, notes
+
+
+def _sole_activation(g: _Graph, tensor: str):
+    """The Relu / Clip / LeakyRelu that is ``tensor``'s only consumer (its other inputs
+    constants), or None."""
+    consumers = g.consumers.get(tensor, [])
+    if tensor in g.outputs or len(consumers) != 1:
+        return None
+    act = consumers[0]
+    if act.op_type not in ("Relu", "Clip", "LeakyRelu") or act.input[0] != tensor:
+        return None
+    if any(i and i not in g.inits for i in act.input[1:]):
+        return None
+    return act
