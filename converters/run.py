@@ -222,6 +222,11 @@ def convert(request: ConvertRequest) -> list[ArtifactResult]:
         _convert_one(res, fmt, model, spec, options, common, explicit)
         if res.ok:
             _quick_check(res, holdout, threads)
+        if not res.ok and res.psnr_db is not None and precision in fmt.calibrated and \
+                method == "minmax" and fmt.resolve_method("quantile", precision):
+            res.error += ("; fix: --calib-method quantile (clips the outlier pixels that set "
+                          "min/max ranges)" + ("" if bounds else " or the fidelity budget "
+                                               "(drop --no-budget)"))
         if res.ok and profile.trt_version and fmt_name == "onnx":
             _trt_check(res, profile.trt_version)
         results.append(res)

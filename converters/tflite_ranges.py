@@ -35,7 +35,8 @@ def clip_calibrated_ranges(calibrated: bytes, spec: ModelSpec, samples: Sequence
     inputs = set(int(i) for i in graph.inputs)
     targets = {i: t for i, t in enumerate(graph.tensors)
                if i not in inputs and _has_range(t) and not _is_constant(model, t)}
-    quantiles = _mean_quantiles(calibrated, spec, samples, sorted(targets))
+    quantiles = _mean_quantiles(_tapped(model, sorted(targets)), spec, samples,
+                                sorted(targets))
     recorded = {str(i): (float(t.quantization.min[0]), float(t.quantization.max[0]))
                 for i, t in targets.items()}
     changed = []
@@ -58,20 +59,28 @@ def _is_constant(model, tensor) -> bool:
     return buffer is not None and buffer.data is not None and len(buffer.data) > 0
 
 
-def _mean_quantiles(calibrated: bytes, spec: ModelSpec, samples: Sequence,
-                    tensors: list[int]) -> MeanQuantiles:
-    """Runs the calibrated float graph with every intermediate kept, per sample, and feeds
-    the ``tensors`` (by index) to a :class:`MeanQuantiles`."""
-    from edgecolor._tf import import_tf, stderr_silenced
-    from edgecolor.runtimes.tflite import match_inputs
+def _tapped(model, tensors: list[int]) -> bytes:
+    """The calibrated graph (flatbuffer object) with ``tensors`` as extra graph outputs, as
+    bytes; ``model`` itself is left as it was. Outputs, unlike intermediates, survive the
+    XNNPACK delegate, whose kernels run this pass about twice as fast as the builtin ones."""
+    from tensorflow.lite.tools import flatbuffer_utils
 
-    tf, _ = import_tf()
-    with stderr_silenced():  # no XNNPACK: a delegated graph does not keep its intermediates
-        interp = tf.lite.Interpreter(
-            model_content=calibrated, experimental_preserve_all_tensors=True,
-            experimental_op_resolver_type=(
-                tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
-        interp.allocate_tensors()
+    graph = model.subgraphs[0]
+    outputs = graph.outputs
+    graph.outputs = np.asarray(list(dict.fromkeys([*map(int, outputs), *tensors])), np.int32)
+    try:
+        return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    finally:
+        graph.outputs = outputs
+
+
+def _mean_quantiles(tapped: bytes, spec: ModelSpec, samples: Sequence,
+                    tensors: list[int]) -> MeanQuantiles:
+    """Runs the tapped calibrated float graph (:func:`_tapped`) per sample and feeds the
+    ``tensors`` (by index) to a :class:`MeanQuantiles`."""
+    from edgecolor.runtimes.tflite import make_interpreter, match_inputs
+
+    interp = make_interpreter(model_content=tapped)
     details = match_inputs(interp.get_input_details(), [i.name for i in spec.inputs])
     quantiles = MeanQuantiles()
     for sample in samples:

@@ -325,8 +325,8 @@ def coverage_risks(coverage: list[Coverage], ratio: float = COVERAGE_RATIO) -> l
             c.layer, "calibration_coverage", "high" if c.ratio > 4 * ratio else "medium",
             f"{c.where}: {c.beyond} of {c.photos} held-out photos reach {c.holdout_max:.3g}, "
             f"{times}x the calibration max {c.calib_max:.3g} (int8 clips them there); fixes: "
-            "more and more varied calibration photos (--calib), percentile ranges "
-            "(--calib-method percentile), or this layer in float",
+            "more and more varied calibration photos (--calib), quantile ranges "
+            "(--calib-method quantile), or this layer in float",
             value=c.ratio))
     return risks
 
