@@ -95,9 +95,9 @@ class TFLiteBackend(QuantBackend):
 
     def __init__(self, model, spec, calib, precision="int8", method="minmax", scopes=None):
         super().__init__(model, spec, calib, precision, method, scopes)
-        if precision != "int8" or method != "minmax":
-            raise ValueError("tflite sensitivity: int8 with minmax calibration only (the "
-                             "TFLite converter calibrates min/max)")
+        if precision != "int8" or method not in ("minmax", "quantile"):
+            raise ValueError("tflite sensitivity: int8 with minmax or quantile calibration "
+                             "only (the TFLite converter calibrates min/max)")
         from edgecolor._tf import import_tf
         from edgecolor.converters.common import ConvertOptions
         from edgecolor.converters.tflite import calibrated_int8
