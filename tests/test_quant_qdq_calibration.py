@@ -244,3 +244,24 @@ def test_cpu_padding_keeps_the_relu_next_to_its_conv(heavy):
     assert ops[first:first + 3] == ["Conv", "Relu", "Slice"], ops
     pairs = zip(ops[:-1], ops[1:], strict=True)
     assert ("Slice", "Relu") not in set(pairs), ops
+
+
+def test_float_layers_are_tried_on_the_best_calibration(heavy, tmp_path):
+    """A floor quantile misses: the later tiers keep layers float on top of the quantile
+    calibration (the best so far), not on the min/max one it left 14 dB behind."""
+    from edgecolor.converters.common import ConvertOptions
+    from edgecolor.quant.budget import STRUCTURAL, Budget, BudgetedConversion, BudgetError
+
+    model, spec, calib = heavy
+    conv = BudgetedConversion("onnx", budget=Budget(min_psnr_fp32=80.0), adaround=False,
+                              pareto_png=False)
+    with pytest.raises(BudgetError) as err:
+        conv(model, spec, "int8", tmp_path / "heavy.int8.onnx", ConvertOptions(calib=calib))
+    attempts = err.value.attempts
+    methods = {a.strategy: a.calib_method for a in attempts}
+    scores = {a.strategy: a.score.psnr_vs_fp32 for a in attempts if a.score}
+    assert scores["int8, quantile calibration"] > scores["int8"] + 8.0, scores
+    assert methods[STRUCTURAL] == "quantile", methods
+    later = [a for a in attempts if a.float_layers]
+    assert later and all(a.calib_method == "quantile" for a in later), [
+        (a.strategy, a.calib_method, a.float_layers) for a in later]
