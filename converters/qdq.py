@@ -196,10 +196,30 @@ def quantize(fp32, spec, calib, flavour: Flavour, method: str = "minmax",
     return quantized, notes
 
 
+# (prepared graph sha1, calibration digest, samples) -> quantile_ranges(): the budget's
+# float sets and the ranking's probes quantize one graph many times (a koalarization pass:
+# minutes)
+_QUANTILE_RANGES: dict[tuple[str, str, int], list] = {}
+_QUANTILE_RANGES_KEPT = 4
+
+
 def quantile_ranges(model, calib, input_names: list[str]) -> list:
     """Prepared FP32 graph + CalibrationSet -> the activations whose mean per-photo quantile
     range (``calibration.quantiles``) is narrower than min/max (``ClippedRange`` records,
-    by tensor name). Every float node output is read, one photo at a time."""
+    by tensor name). Every float node output is read, one photo at a time; the result is
+    kept for the same graph and calibration set."""
+    import hashlib
+
+    key = (hashlib.sha1(model.SerializeToString()).hexdigest(), calib.digest,
+           len(calib.samples))
+    if key not in _QUANTILE_RANGES:
+        while len(_QUANTILE_RANGES) >= _QUANTILE_RANGES_KEPT:
+            _QUANTILE_RANGES.pop(next(iter(_QUANTILE_RANGES)))
+        _QUANTILE_RANGES[key] = _measure_quantile_ranges(model, calib, input_names)
+    return _QUANTILE_RANGES[key]
+
+
+def _measure_quantile_ranges(model, calib, input_names: list[str]) -> list:
     import onnx
     import onnxruntime as ort
 

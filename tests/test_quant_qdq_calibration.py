@@ -265,3 +265,18 @@ def test_float_layers_are_tried_on_the_best_calibration(heavy, tmp_path):
     later = [a for a in attempts if a.float_layers]
     assert later and all(a.calib_method == "quantile" for a in later), [
         (a.strategy, a.calib_method, a.float_layers) for a in later]
+
+
+def test_quantile_ranges_are_measured_once_per_graph_and_calibration(heavy):
+    """The budget's float sets and the ranking's probes quantize one graph again and again;
+    its quantile pass (every activation of every photo) runs once."""
+    from edgecolor.converters import qdq
+    from edgecolor.converters.onnx import exported_fp32
+
+    model, spec, calib = heavy
+    prepared, _ = qdq.prepare(exported_fp32(model, spec, 17), qdq.TENSORRT)
+    names = [i.name for i in prepared.graph.input]
+    first = qdq.quantile_ranges(prepared, calib, names)
+    assert first and qdq.quantile_ranges(prepared, calib, names) is first
+    other, _ = qdq.prepare(exported_fp32(model, spec, 17), qdq.CPU)
+    assert qdq.quantile_ranges(other, calib, names) is not first
