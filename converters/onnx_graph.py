@@ -383,20 +383,6 @@ def conv_transpose_to_phase_convs(model) -> tuple[object, list[str]]:
     return model, notes
 
 
-def _sole_activation(g: _Graph, tensor: str):
-    """The Relu / Clip / LeakyRelu that is ``tensor``'s only consumer (its other inputs
-    constants), or None."""
-    consumers = g.consumers.get(tensor, [])
-    if tensor in g.outputs or len(consumers) != 1:
-        return None
-    act = consumers[0]
-    if act.op_type not in ("Relu", "Clip", "LeakyRelu") or act.input[0] != tensor:
-        return None
-    if any(i and i not in g.inits for i in act.input[1:]):
-        return None
-    return act
-
-
 def _conv_transpose_match(g: _Graph, node):
     """((sh, sw), pads) when ``node`` is a rewritable ConvTranspose, else None."""
     if node.op_type != "ConvTranspose":
