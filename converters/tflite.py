@@ -94,7 +94,7 @@ def calibrated_int8(model, spec: ModelSpec, options: ConvertOptions):
     """Keras model + int8 options (calibration set and method, ``upsampling_as_resize``) ->
     its graph calibrated for selective int8 (``float_layers.CalibratedTFLite``), calibrated
     once per model, weights, calibration set and method (``step_cache``): the budget's float
-    sets and the sensitivity ranking re-quantize the same calibration. With the percentile
+    sets and the sensitivity ranking re-quantize the same calibration. With the quantile
     method its activation ranges are clipped (``tflite_ranges``)."""
     from edgecolor._tf import quiet_converter
     from edgecolor.converters.float_layers import tflite_calibrated
