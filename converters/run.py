@@ -194,10 +194,11 @@ def convert(request: ConvertRequest) -> list[ArtifactResult]:
         res = ArtifactResult(fmt_name, precision, name, out_dir / name)
         method = calib_method
         if precision in fmt.calibrated:
-            method = fmt.resolve_method(calib_method, precision) or "minmax"
-            if fmt.resolve_method(calib_method, precision) is None:
+            method = fmt.resolve_method(calib_method, precision)
+            if method is None:
                 res.notes.append(f"{fmt_name} {precision} cannot calibrate with "
                                  f"{calib_method}; used minmax")
+                method = "minmax"
         options = ConvertOptions(calib=cs if precision in fmt.calibrated else None,
                                  calib_method=method, threads=threads,
                                  **({"opset": opset} if opset else {}))

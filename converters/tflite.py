@@ -17,8 +17,6 @@ from edgecolor.spec import ModelSpec
 
 PRECISIONS = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 CALIBRATED = ("int8", "int16x8")
-# int8's quantile: min/max ranges clipped afterwards (converters.tflite_ranges)
-CALIB_METHODS = {"int8": ("minmax", "quantile"), "int16x8": ("minmax",)}
 
 
 def convert(model, spec: ModelSpec, precision: str, out_path: Path,
@@ -35,7 +33,9 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
     if precision in CALIBRATED:
         if options.calib is None:
             raise ValueError(f"tflite {precision}: needs calibration images (--calib DIR)")
-        allowed = CALIB_METHODS[precision]
+        from edgecolor.formats import get_format
+
+        allowed = get_format("tflite").methods_for(precision)  # the one table of methods
         if options.calib_method not in allowed:
             raise ValueError(f"tflite {precision}: calibration method "
                              f"{options.calib_method!r} is not supported (TFLite {precision} "
@@ -53,16 +53,15 @@ def convert(model, spec: ModelSpec, precision: str, out_path: Path,
     clipped = precision == "int8" and options.calib_method == "quantile"
     notes: list[str] = []
     with quiet_converter():
+        # calibrated once per model and calibration set: each float set re-quantizes it
+        calibrated = calibrated_int8(model, spec, options) if clipped or float_layers else None
         if clipped:
-            calibrated = calibrated_int8(model, spec, options)
             notes.append(clipping_note(calibrated.clipped))
         if float_layers:  # selective int8: QuantizationDebugger denylist (converters.float_layers)
             from edgecolor.converters.float_layers import tflite_selective_int8
 
-            # layer names are looked up on the user's model; calibrated once per model and
-            # calibration set, each float set re-quantizes that calibration
-            data, float_ops = tflite_selective_int8(calibrated_int8(model, spec, options),
-                                                    float_layers)
+            # layer names are looked up on the user's model
+            data, float_ops = tflite_selective_int8(calibrated, float_layers)
         elif clipped:
             data = int8_from_calibrated(calibrated)
         else:

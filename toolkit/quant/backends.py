@@ -95,12 +95,15 @@ class TFLiteBackend(QuantBackend):
 
     def __init__(self, model, spec, calib, precision="int8", method="minmax", scopes=None):
         super().__init__(model, spec, calib, precision, method, scopes)
-        if precision != "int8" or method not in ("minmax", "quantile"):
-            raise ValueError("tflite sensitivity: int8 with minmax or quantile calibration "
-                             "only (the TFLite converter calibrates min/max)")
         from edgecolor._tf import import_tf
         from edgecolor.converters.common import ConvertOptions
         from edgecolor.converters.tflite import calibrated_int8
+        from edgecolor.formats import get_format
+
+        methods = get_format("tflite").methods_for("int8")
+        if precision != "int8" or method not in methods:
+            raise ValueError(f"tflite sensitivity: int8 with {' or '.join(methods)} "
+                             "calibration only")
 
         tf, _ = import_tf()
         self._tf = tf
