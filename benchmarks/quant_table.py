@@ -65,6 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--calib-size", type=int, default=100)
     p.add_argument("--images", type=Path, nargs="*",
                    help="eval photo folders (default: shared kodak24 mcmaster18)")
+    p.add_argument("--search-minutes", type=float,
+                   help="wall-clock limit of each budgeted search (default: none)")
     p.add_argument("--runs", type=int, default=30, help="timed runs per artifact")
     p.add_argument("--threads", type=int, default=1, help="inference threads for timing")
     p.add_argument("--heads", action="store_true",
@@ -176,11 +178,14 @@ def measure_row(model, spec, calib, evaluator, fmt_name: str, precision: str, ar
         key = f"budget@{b:g}"
         budget = BudgetedConversion(
             fmt, budget=Budget(max_dpsnr=b, min_psnr_fp32=args.min_psnr_fp32),
-            pareto_png=False, progress=lambda s: print(f"    {s}", file=sys.stderr, flush=True))
+            pareto_png=False, search_minutes=args.search_minutes,
+            progress=lambda s: print(f"    {s}", file=sys.stderr, flush=True))
         try:
             make(key, model, precision, options, conv=budget)
         except BudgetError as e:
             row["errors"][key] = str(e)
+            row["budgets"][key] = {"attempts": [attempt_record(a.to_dict())
+                                                for a in e.attempts]}
     cls = runner_class(fmt)
     runners = {k: cls(paths[k], spec, f, threads=args.threads) for k, f in fields.items()}
     for r in runners.values():
@@ -207,10 +212,19 @@ def measure_row(model, spec, calib, evaluator, fmt_name: str, precision: str, ar
             strategy=q["strategy"], float_layers=q["float_layers"], layers=q["layers"],
             validation=q["validation"], precision=q["precision"], ranking=q["ranking"],
             checks=q["checks"], ptq=q.get("ptq"), pareto=q.get("pareto"),
-            attempts=[a["strategy"] + (f" + float {a['float_layers']}" if a["float_layers"]
-                                       else "") for a in q["attempts"]])
+            attempts=[attempt_record(a) for a in q["attempts"]])
         row["risks"] = f.get("risks", [])
     return row
+
+
+def attempt_record(attempt: dict) -> dict:
+    """A budget attempt's manifest record -> what the results JSON keeps of it: how it was
+    made, its validation figures (dB, ΔE00) and its latency (ms), if timed."""
+    score = attempt.get("score") or {}
+    return {"strategy": attempt["strategy"], "calib_method": attempt["calib_method"],
+            "float_layers": attempt["float_layers"], "tier": attempt.get("tier"),
+            "error": attempt.get("error"), "ms": attempt.get("ms"),
+            **{k: score.get(k) for k in ("psnr_vs_fp32", "dpsnr", "de_mean")}}
 
 
 def bench_model(name: str, args, calib_dir: Path, eval_dirs: list[Path], work: Path) -> dict:
@@ -374,7 +388,7 @@ def markdown(command: str, reports: list[dict], args, calib_dir, eval_dirs,
             for key in keys:
                 label = key
                 b = r["budgets"].get(key)
-                if b:
+                if b and "strategy" in b:  # else the search failed (errors)
                     floats = f"{len(b['float_layers'])}/{b['layers']} float: " \
                              f"{_fl(b['float_layers'])}"
                     label = f"budgeted ({b['strategy']}; {floats})"
@@ -393,7 +407,8 @@ def markdown(command: str, reports: list[dict], args, calib_dir, eval_dirs,
 
 
 def merge(args, argv) -> int:
-    """--merge: the rows of several runs (same models, settings) -> one .md and .json."""
+    """--merge: the rows of several runs (same models, settings) -> one .md and .json; a
+    row (format:precision) measured again in a later run replaces the earlier one."""
     from argparse import Namespace
 
     from edgecolor.imageio import atomic_write_bytes
@@ -407,10 +422,16 @@ def merge(args, argv) -> int:
                 "max_dpsnr"]:
             sys.exit(f"error: {run['command']}: other settings than {first['command']}")
         for rep in run["models"]:
-            if rep["model"] in reports:
-                reports[rep["model"]]["rows"] += rep["rows"]
-            else:
-                reports[rep["model"]] = dict(rep)
+            if rep["model"] not in reports:
+                reports[rep["model"]] = {**rep, "rows": []}
+            rows = reports[rep["model"]]["rows"]
+            for row in rep["rows"]:  # a later run's row replaces the same format:precision
+                same = [i for i, r in enumerate(rows) if (r["format"], r["precision"]) ==
+                        (row["format"], row["precision"])]
+                if same:
+                    rows[same[0]] = row
+                else:
+                    rows.append(row)
     view = Namespace(host_kind=args.host_kind, budgets=first["max_dpsnr"],
                      min_psnr_fp32=first["min_psnr_fp32"], runs=settings["runs"],
                      threads=settings["threads"])
@@ -457,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
                                     "max_dpsnr": args.budgets,
                                     "min_psnr_fp32": args.min_psnr_fp32,
                                     "settings": {"runs": args.runs, "threads": args.threads,
+                                                 "search_minutes": args.search_minutes,
                                                  "imgsz": args.imgsz, "rows": args.rows,
                                                  "calib": str(calib_dir),
                                                  "eval": [str(d) for d in eval_dirs]},

@@ -33,13 +33,15 @@ class ConvertRequest:
 
     model: zoo name or a path to the user's own model file. target: profile name, "auto" or a
     DeviceProfile. calib: image folder (None: the bundled samples). calib_size: images
-    calibrated on (None: all). weights: "default", None (random init) or a path. imgsz:
-    square input size (None: the profile's, else the model's). max_dpsnr / min_psnr_fp32 (dB)
-    / max_de (CIEDE2000): fidelity bounds of int8 rows; min_speedup (× the same runtime's
-    FP32 speed): the budget's optional speed floor; budget False: plain int8. qat:
-    minutes of quantization-aware fine-tuning the budget tries last (None / 0: never; Keras
-    models only); qat_images: its training photo folder (None: the calibration photos);
-    search_minutes: wall-clock limit of the budget's search per artifact (None: none).
+    calibrated on (None: all). calib_method: activation ranges of the calibrated rows (None:
+    each row's :meth:`Format.default_method`, quantile where it has it). weights: "default",
+    None (random init) or a path. imgsz: square input size (None: the profile's, else the
+    model's). max_dpsnr / min_psnr_fp32 (dB) / max_de (CIEDE2000): fidelity bounds of int8 rows;
+    min_speedup (× the same runtime's FP32 speed): the budget's optional speed floor; budget
+    False: plain int8. qat: minutes of quantization-aware fine-tuning the budget tries last
+    (None / 0: never; Keras models only); qat_images: its training photo folder (None: the
+    calibration photos); search_minutes: wall-clock limit of the budget's search per artifact
+    (None: none).
     """
 
     model: str
@@ -48,7 +50,7 @@ class ConvertRequest:
     precisions: list[str] | None = None
     calib: str | Path | None = None
     calib_size: int | None = 200
-    calib_method: str = "minmax"
+    calib_method: str | None = None  # None: Format.default_method (quantile, else minmax)
     out_dir: str | Path = "artifacts"
     weights: str | Path | None = "default"
     imgsz: int | None = None
@@ -103,7 +105,7 @@ class ConvertRequest:
                 get_model_info(self.model)
         except ValueError as e:
             raise ConvertRequestError(str(e).splitlines()[0]) from e
-        if self.calib_method not in CALIB_METHODS:
+        if self.calib_method is not None and self.calib_method not in CALIB_METHODS:
             raise ConvertRequestError(f"unknown calibration method {self.calib_method!r}; "
                                       f"choose one of: {', '.join(CALIB_METHODS)}")
         if self.calib_size is not None and self.calib_size < 1:
@@ -113,7 +115,7 @@ class ConvertRequest:
         self._check_search_minutes()
         rows = plan_rows(profile, self.formats, self.precisions)
         explicit = set(self.formats or ())
-        for f in explicit:
+        for f in explicit if self.calib_method is not None else ():
             fmt = get_format(f)
             calibrated = [p for g, p in rows if g == f and p in fmt.calibrated]
             if calibrated and not any(fmt.resolve_method(self.calib_method, p)

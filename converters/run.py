@@ -181,6 +181,8 @@ def convert(request: ConvertRequest) -> list[ArtifactResult]:
     if source is not None:  # the source file and its colorization contract, in every manifest
         common.update(source=source.record(), contract=source.contract.to_dict())
     out_dir = Path(out_dir)
+    from edgecolor.quant.onnx_source import SOURCE_FORMATS
+
     results = []
     shared = None  # the budgeted rows' FP32-side measurements, made once per run
     for i, (fmt_name, precision) in enumerate(rows, 1):
@@ -192,8 +194,12 @@ def convert(request: ConvertRequest) -> list[ArtifactResult]:
         if on_start:
             on_start(i, len(rows), name)
         res = ArtifactResult(fmt_name, precision, name, out_dir / name)
-        method = calib_method
-        if precision in fmt.calibrated:
+        method = calib_method or "minmax"
+        if precision in fmt.calibrated and calib_method is None:
+            method = fmt.default_method(precision)
+            if source is not None and source.is_onnx and fmt_name not in SOURCE_FORMATS:
+                method = "minmax"  # onnx2tf calibrates an ONNX source's tflite rows
+        elif precision in fmt.calibrated:
             method = fmt.resolve_method(calib_method, precision)
             if method is None:
                 res.notes.append(f"{fmt_name} {precision} cannot calibrate with "
@@ -204,8 +210,6 @@ def convert(request: ConvertRequest) -> list[ArtifactResult]:
                                  **({"opset": opset} if opset else {}))
         bounds = _budget_for(res.precision, max_dpsnr, budget, profile, weights_used,
                              min_psnr_fp32, max_de, min_speedup)
-        from edgecolor.quant.onnx_source import SOURCE_FORMATS
-
         if bounds is not None and source is not None and source.is_onnx and \
                 fmt_name not in SOURCE_FORMATS:
             # onnx2tf renames the graph: no ONNX node name reaches TFLite's denylist

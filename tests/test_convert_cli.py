@@ -52,7 +52,7 @@ def test_manifest_fields(converted, calib_dir):
     assert m["inputs"][0]["dtype"] == "int8" and m["inputs"][0]["quant"]["scale"] > 0
     cal = m["calibration"]
     assert cal["size"] == 5 and cal["holdout"] == 1 and len(cal["digest"]) == 64
-    assert cal["folder"] == str(calib_dir) and cal["method"] == "minmax"
+    assert cal["folder"] == str(calib_dir) and cal["method"] == "quantile"  # the default
     assert {"tensorflow", "openvino", "ai-edge-litert"} <= set(m["versions"])
     assert m["host"]["machine"] and m["created"][:2] == "20"
     assert m["target"]["name"] == "rpi4" and m["weights"].endswith(".weights.h5")
@@ -153,3 +153,16 @@ def test_jetson_target_shows_the_tensorrt_verdict(colorful_baseline64, calib_dir
                  "--imgsz", "64", "-o", tmp_path)
     assert result.exit_code == 0, result.output
     assert "TensorRT check baseline-onnx-fp32.onnx:" in result.stdout
+
+
+def test_the_default_calibration_is_quantile_where_a_row_has_it():
+    from edgecolor.converters.request import ConvertRequest
+    from edgecolor.formats import get_format
+
+    tflite, onnx, openvino = (get_format(f) for f in ("tflite", "onnx", "openvino"))
+    assert [tflite.default_method("int8"), onnx.default_method("int8-cpu"),
+            onnx.default_method("int8"), openvino.default_method("int8")] == ["quantile"] * 4
+    assert tflite.default_method("int16x8") == "minmax"  # TFLite's 16x8 takes min/max only
+    # no method asked for: nothing to refuse, even where a row has no quantile
+    req = ConvertRequest("baseline", "rpi4", formats=["tflite"], precisions=["int16x8"])
+    assert req.resolve().calib_method is None

@@ -11,6 +11,8 @@ calibration methods (one conversion each, every layer int8) before any layer goe
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from test_quant_sensitivity import SIZE, make_truth_folder, spiky_spec
@@ -280,3 +282,43 @@ def test_quantile_ranges_are_measured_once_per_graph_and_calibration(heavy):
     assert first and qdq.quantile_ranges(prepared, calib, names) is first
     other, _ = qdq.prepare(exported_fp32(model, spec, 17), qdq.CPU)
     assert qdq.quantile_ranges(other, calib, names) is not first
+
+
+def test_a_failed_min_max_quick_check_names_quantile(tmp_path):
+    """``convert --no-budget --calib-method minmax`` of an int8 row that fails the quick
+    check exits 1 and names the fix; the default calibration (quantile) passes."""
+    from click.testing import CliRunner
+
+    from edgecolor.calibration import CalibrationSet
+    from edgecolor.cli import cli
+    from edgecolor.quant.validation import ValidationSet
+    from edgecolor.zoo import register_model, registry
+
+    model, spec = build_heavy_tailed()
+    folder = make_truth_folder(model, spec, tmp_path / "truth")
+    # the split convert makes (its defaults: seed 0, 20% held out for the quick check)
+    calib = CalibrationSet.from_folder(folder, spec, size=None)
+    fit_rare_channel(model, [s[0] for s in calib.samples],
+                     [i[0] for i in ValidationSet.from_calibration(calib).inputs])
+    weights = tmp_path / "heavy.weights.h5"
+    model.save_weights(weights)
+    register_model("heavy-hint", spec=spiky_spec)(lambda **_: build_heavy_tailed())
+    try:
+        def convert(*extra):
+            return CliRunner().invoke(cli, [
+                "convert", "--model", "heavy-hint", "--weights", str(weights),
+                "--target", "x86-cpu", "--format", "onnx", "--precision", "int8-cpu",
+                "--imgsz", str(SIZE), "--calib", str(folder), "--no-budget", *extra,
+                "-o", str(tmp_path / "art")])
+
+        failed = convert("--calib-method", "minmax")
+        assert failed.exit_code == 1, failed.output
+        assert "fix: --calib-method quantile" in failed.output, failed.output
+        assert "or the fidelity budget (drop --no-budget)" in failed.output
+        clipped = convert()  # the default calibration: quantile
+        assert clipped.exit_code == 0, clipped.output
+        assert "fix: --calib-method" not in clipped.output
+        manifest = json.loads((tmp_path / "art/heavy-hint-onnx-int8-cpu.json").read_text())
+        assert manifest["calibration"]["method"] == "quantile"
+    finally:
+        registry._REGISTRY.pop("heavy-hint", None)

@@ -47,6 +47,11 @@ class Format:
         method = dict(self.calib_aliases).get(method, method)
         return method if method in self.methods_for(precision) else None
 
+    def default_method(self, precision: str) -> str:
+        """The calibration method of a row when none is asked for: DEFAULT_CALIB_METHOD
+        where this format has it for ``precision``, else minmax."""
+        return self.resolve_method(DEFAULT_CALIB_METHOD, precision) or "minmax"
+
     def load_converter(self):
         """Import and return the converter function."""
         return _load(self.converter)
@@ -108,6 +113,11 @@ RUNNERS: dict[str, str] = {
     "opencv": "edgecolor.runtimes.opencv_dnn:OpenCVDNNRunner",
 }
 
+
+# the calibration method of int8 rows unless one is asked for: mean per-photo quantile
+# ranges beat min/max on every zoo int8 row measured, by 2-13 dB vs FP32
+# (benchmarks/results/calib-methods-x86-cpu.md)
+DEFAULT_CALIB_METHOD = "quantile"
 
 # every calibration method some format offers (its row says which it takes): the one list
 CALIB_METHODS: tuple[str, ...] = tuple(dict.fromkeys(

@@ -56,7 +56,9 @@ def parse_formats(items: tuple[str, ...]) -> list[tuple[str, str]]:
                    + ", ".join(DEFAULT_FORMATS) + ".")
 @click.option("--calib-method", default="minmax", show_default=True,
               type=click.Choice(CALIB_METHODS),
-              help="Activation range estimation (TFLite always uses minmax).")
+              help="Activation range estimation. minmax (default here, unlike convert's "
+              "quantile) shows what outlier pixels cost each layer; a format without the "
+              "method asked for uses minmax.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
 @click.option("--max-probes", type=click.IntRange(min=0), default=MAX_PROBES,
               show_default=True,

@@ -50,12 +50,14 @@ def conversion_options(f):
     opts = [
         click.option("--calib-size", type=click.IntRange(0), default=200, show_default=True,
                      help="Calibration images to use (0 = all)."),
-        click.option("--calib-method", type=click.Choice(CALIB_METHODS), default="minmax",
-                     show_default=True, help="Activation range estimation. quantile (every "
-                     "format): mean per-photo quantiles clip outlier pixels; percentile, "
-                     "entropy: ONNX Runtime's histograms (onnx only; openvino reads "
-                     "percentile as quantile). A format without the method (tflite int16x8) "
-                     "falls back to minmax and says so."),
+        click.option("--calib-method", type=click.Choice(CALIB_METHODS), default=None,
+                     help="Activation range estimation of int8 rows. quantile (the default "
+                     "where a row has it; every format's int8): mean per-photo quantiles "
+                     "clip outlier pixels; minmax: the whole range (the default of tflite "
+                     "int16x8 and of an ONNX source's tflite rows); percentile, entropy: ONNX "
+                     "Runtime's histograms (onnx only; openvino reads percentile as "
+                     "quantile). A format without the method asked for uses minmax and "
+                     "says so."),
         click.option("--max-dpsnr", type=click.FloatRange(min=0), metavar="DB",
                      help="int8 quality budget: most PSNR (dB) an int8 artifact may lose vs "
                      "FP32 on the held-out calibration images; the most sensitive layers stay "
