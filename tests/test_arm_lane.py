@@ -137,7 +137,7 @@ def int8_folder(tmp_path_factory):
     out = root / "artifacts"
     results = convert_all("baseline", target="rpi4", formats=["tflite"],
                           precisions=["fp32", "int8"], out_dir=out, weights=weights, imgsz=64,
-                          width=0.25, threads=1, budget=False)
+                          width=0.25, threads=1, budget=False, calib_method="minmax")
     assert [r.path.is_file() for r in results] == [True, True], [r.error for r in results]
     written = write_references(out, sample_images("eval")[:2], threads=1)
     assert len(written) == 2
