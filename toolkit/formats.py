@@ -115,7 +115,8 @@ RUNNERS: dict[str, str] = {
 
 
 # the calibration method of int8 rows unless one is asked for: mean per-photo quantile
-# ranges beat min/max on every zoo int8 row measured, by 2-13 dB vs FP32
+# ranges were ahead of min/max on 20 of 24 zoo int8 rows (3.8-20.4 dB vs FP32), behind on
+# the small baseline CNN's four while far above 40 dB
 # (benchmarks/results/calib-methods-x86-cpu.md)
 DEFAULT_CALIB_METHOD = "quantile"
 
