@@ -20,8 +20,10 @@ class ConvertOptions:
     """Options a converter may use (the format table says which ones each format accepts).
 
     calib: an ``edgecolor.calibration.CalibrationSet`` (None for precisions without
-    calibration); calib_method: minmax | percentile | entropy; threads: converter threads;
-    opset: ONNX opset; extra: format-specific knobs.
+    calibration); calib_method: minmax | quantile | percentile | entropy (the format's row
+    says which it runs; a converter does as told, so minmax here: ``convert`` picks each
+    row's ``Format.default_method``); threads: converter threads; opset: ONNX opset; extra:
+    format-specific knobs.
     """
 
     calib: Any = None
