@@ -365,6 +365,8 @@ def markdown(command: str, reports: list[dict], args, calib_dir, eval_dirs,
            f"{args.threads} thread(s); × = FP32 ms / artifact ms of the same runtime "
            "(> 1: faster); conv s = conversion wall time (budgeted: the whole search, "
            "including its timing runs)",
+           "- plain = int8 with min/max ranges, and the budget's search starts there "
+           "(convert's default calibration is now quantile: calib-methods-*.md)",
            "- onnx:int8 is the TensorRT Q/DQ flavour, run here on ONNX Runtime's CPU "
            "provider (no TensorRT on this host): its speed is not TensorRT's"]
     for rep in reports:
