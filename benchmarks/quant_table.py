@@ -151,6 +151,9 @@ def measure_row(model, spec, calib, evaluator, fmt_name: str, precision: str, ar
                                                                 paths[key], opts)
         except Exception as e:  # one failing artifact must not stop the row
             row["errors"][key] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            if isinstance(e, BudgetError):  # what the failed search tried, with its figures
+                row["budgets"][key] = {"attempts": [attempt_record(a.to_dict())
+                                                    for a in e.attempts]}
 
     make("fp32", model, "fp32", ConvertOptions(threads=args.threads))
     make("plain", model, precision, options)
@@ -180,12 +183,7 @@ def measure_row(model, spec, calib, evaluator, fmt_name: str, precision: str, ar
             fmt, budget=Budget(max_dpsnr=b, min_psnr_fp32=args.min_psnr_fp32),
             pareto_png=False, search_minutes=args.search_minutes,
             progress=lambda s: print(f"    {s}", file=sys.stderr, flush=True))
-        try:
-            make(key, model, precision, options, conv=budget)
-        except BudgetError as e:
-            row["errors"][key] = str(e)
-            row["budgets"][key] = {"attempts": [attempt_record(a.to_dict())
-                                                for a in e.attempts]}
+        make(key, model, precision, options, conv=budget)
     cls = runner_class(fmt)
     runners = {k: cls(paths[k], spec, f, threads=args.threads) for k, f in fields.items()}
     for r in runners.values():

@@ -264,9 +264,48 @@ def float_nodes(node_layers: dict[str, str], float_layers: Iterable[str], where:
 
 
 def ov_float_nodes(ov_model, model, spec: ModelSpec, float_layers: Iterable[str]) -> list[str]:
-    """OpenVINO node names (NNCF ignored scope) of the Keras layers ``float_layers``."""
+    """OpenVINO node names (NNCF ignored scope) of the Keras layers ``float_layers``; a layer
+    OpenVINO fused into what feeds it stays float with that (:func:`with_fused_layers`)."""
     nodes = ov_node_layers(ov_model, model, layer_scopes(model, spec))
-    return float_nodes(nodes, float_layers, "openvino")
+    return float_nodes(nodes, with_fused_layers(model, float_layers, set(nodes.values())),
+                       "openvino")
+
+
+def input_layers(layer) -> list[str]:
+    """Names of the Keras layers feeding ``layer`` (its first call), in input order."""
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    tensors = getattr(nodes[0], "input_tensors", []) if nodes else []
+    history = [getattr(t, "_keras_history", None) for t in tensors]
+    return [h.operation.name for h in history if h is not None]
+
+
+def with_fused_layers(model, layers: Iterable[str], present: set[str]) -> list[str]:
+    """Keras layer names -> the same, each layer that owns no backend op (``present``: the
+    layers that do) replaced by the nearest layers feeding it that own one.
+
+    OpenVINO fuses a BatchNormalization and activation into the convolution before them and
+    labels a Concat by its first input (:func:`ov_node_layers`), so Inception-ResNet's
+    ``activation_199`` or ``block8_10_mixed`` own no node: keeping their producers float keeps
+    them float. A name that is no layer of ``model`` stays, for :func:`float_nodes` to refuse.
+    """
+    by_name = {layer.name: layer for layer in model.layers}
+    out: list[str] = []
+    for name in layers:
+        if name in present or name not in by_name:
+            out.append(name)
+            continue
+        found, todo, seen = [], input_layers(by_name[name]), {name}
+        while todo:
+            item = todo.pop(0)
+            if item in seen:
+                continue
+            seen.add(item)
+            if item in present:
+                found.append(item)
+            elif item in by_name:
+                todo += input_layers(by_name[item])
+        out += found or [name]
+    return list(dict.fromkeys(out))
 
 
 def tflite_float_nodes(model_bytes: bytes, model, spec: ModelSpec,

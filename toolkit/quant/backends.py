@@ -177,6 +177,11 @@ class OpenVINOBackend(QuantBackend):
         self._float = ov_convert.to_ov_model(model, spec)
         self.node_layers = layer_map.ov_node_layers(self._float, model, self.scopes)
 
+    def nodes_for(self, float_layers: Iterable[str]) -> list[str]:
+        """As the base's, a layer OpenVINO fused into its producers going float with them."""
+        present = set(self.node_layers.values())
+        return super().nodes_for(layer_map.with_fused_layers(self.model, float_layers, present))
+
     def quantize(self, float_layers=()):
         nodes = self.nodes_for(float_layers)
         return self._convert.quantize(self._float.clone(), self.calib, self.method,

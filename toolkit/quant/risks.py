@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from edgecolor.converters.float_layers import top_layers
+from edgecolor.converters.float_layers import input_layers, top_layers
 
 WIDE_RATIO = 4.0  # max / p99.99 above this: outliers set the int8 scale
 SPREAD_RATIO = 32.0  # max channel range / 75th-percentile channel range above this
@@ -402,14 +402,6 @@ def range_risks(ranges: list[dict]) -> list[Risk]:
     return risks
 
 
-def _input_layers(layer) -> list[str]:
-    """Names of the layers feeding ``layer`` (its first call), in input order."""
-    nodes = getattr(layer, "_inbound_nodes", None) or []
-    tensors = getattr(nodes[0], "input_tensors", []) if nodes else []
-    history = [getattr(t, "_keras_history", None) for t in tensors]
-    return [h.operation.name for h in history if h is not None]
-
-
 def concat_risks(model, ranges: list[dict]) -> list[Risk]:
     """Concatenations whose inputs' ranges (max |x| of each producing layer, from
     :func:`activation_ranges`) differ by more than CONCAT_RATIO."""
@@ -418,7 +410,7 @@ def concat_risks(model, ranges: list[dict]) -> list[Risk]:
     for layer in top_layers(model):
         if type(layer).__name__ != "Concatenate":
             continue
-        maxima = {n: peak[n] for n in _input_layers(layer) if peak.get(n, 0) > 0}
+        maxima = {n: peak[n] for n in input_layers(layer) if peak.get(n, 0) > 0}
         if len(maxima) < 2:
             continue
         low, high = min(maxima, key=maxima.get), max(maxima, key=maxima.get)
