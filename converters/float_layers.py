@@ -266,9 +266,15 @@ def float_nodes(node_layers: dict[str, str], float_layers: Iterable[str], where:
 def ov_float_nodes(ov_model, model, spec: ModelSpec, float_layers: Iterable[str]) -> list[str]:
     """OpenVINO node names (NNCF ignored scope) of the Keras layers ``float_layers``; a layer
     OpenVINO fused into what feeds it stays float with that (:func:`with_fused_layers`)."""
-    nodes = ov_node_layers(ov_model, model, layer_scopes(model, spec))
-    return float_nodes(nodes, with_fused_layers(model, float_layers, set(nodes.values())),
-                       "openvino")
+    return ov_nodes_of(ov_node_layers(ov_model, model, layer_scopes(model, spec)), model,
+                       float_layers)
+
+
+def ov_nodes_of(node_layers: dict[str, str], model, float_layers: Iterable[str]) -> list[str]:
+    """:func:`float_nodes` on an OpenVINO layer map (:func:`ov_node_layers`), each layer with no
+    node of its own going float with its producers (:func:`with_fused_layers`)."""
+    present = set(node_layers.values())
+    return float_nodes(node_layers, with_fused_layers(model, float_layers, present), "openvino")
 
 
 def input_layers(layer) -> list[str]:

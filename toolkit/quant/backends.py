@@ -178,9 +178,8 @@ class OpenVINOBackend(QuantBackend):
         self.node_layers = layer_map.ov_node_layers(self._float, model, self.scopes)
 
     def nodes_for(self, float_layers: Iterable[str]) -> list[str]:
-        """As the base's, a layer OpenVINO fused into its producers going float with them."""
-        present = set(self.node_layers.values())
-        return super().nodes_for(layer_map.with_fused_layers(self.model, float_layers, present))
+        """As the converter's: a layer OpenVINO fused into its producers goes float with them."""
+        return layer_map.ov_nodes_of(self.node_layers, self.model, float_layers)
 
     def quantize(self, float_layers=()):
         nodes = self.nodes_for(float_layers)
