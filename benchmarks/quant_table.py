@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import sys
@@ -336,18 +337,41 @@ def not_measured(models: list[str]) -> list[str]:
     return lines
 
 
+def measured_now() -> dict:
+    """When a run ended and the machine's load then: {"date": "YYYY-MM-DD HH:MM", "load": [1,
+    5, 15 min]} (the load average says whether other work shared the machine)."""
+    return {"date": time.strftime("%Y-%m-%d %H:%M"),
+            "load": [round(x, 1) for x in os.getloadavg()]}
+
+
+def _load(load: list[float]) -> str:
+    return "load not recorded" if any(math.isnan(x) for x in load) else \
+        " ".join(f"{x:.1f}" for x in load)
+
+
+def _when(measured: list[dict]) -> str:
+    """The Date line's text for one run or several merged runs."""
+    if len(measured) == 1:
+        return f"Date: {measured[0]['date']}"
+    return ("Dates (each merged run's end, load average then): "
+            + ", ".join(f"{m['date']} ({_load(m['load'])})" for m in measured)
+            + f"; merged {time.strftime('%Y-%m-%d %H:%M')}")
+
+
 def markdown(command: str, reports: list[dict], args, calib_dir, eval_dirs,
-             heads: dict | None = None) -> str:
+             heads: dict | None = None, measured: list[dict] | None = None) -> str:
+    """The results page; ``measured``: each run's :func:`measured_now` (default: now)."""
     from edgecolor.converters.run import host_info, versions
 
     host = host_info()
     v = versions()
+    measured = measured or [measured_now()]
+    load = ("" if len(measured) > 1 else "; load average at the end (read it for other work "
+            f"on the machine) {_load(measured[0]['load'])}")
     out = [f"# int8 that keeps the FP32 colors: {args.host_kind}", "",
            f"Command: `{command}`", "",
-           f"- Date: {time.strftime('%Y-%m-%d %H:%M')}; {host['platform']}; CPU "
-           f"{host['cpu']}, {host['cores']} cores, nice {os.nice(0)}; load average at the "
-           "end (read it for other work on the machine) "
-           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}",
+           f"- {_when(measured)}; {host['platform']}; CPU {host['cpu']}, {host['cores']} "
+           f"cores, nice {os.nice(0)}{load}",
            "- Versions: " + ", ".join(f"{k} {v[k]}" for k in sorted(v)),
            (f"- Budget: PSNR vs FP32 ≥ {args.min_psnr_fp32:g} dB and ΔPSNR ≤ "
             f"{', '.join(f'{b:g}' for b in args.budgets)} dB, validated on the held-out 20% "
@@ -414,6 +438,14 @@ def merge(args, argv) -> int:
     from edgecolor.imageio import atomic_write_bytes
 
     runs = [json.loads(p.read_text()) for p in args.merge]
+    measured: list[dict] = []
+    for run, path in zip(runs, args.merge, strict=True):
+        m = run.get("measured")
+        if isinstance(m, list):  # an earlier merge
+            measured += m
+        else:  # before "measured" was recorded, the JSON's mtime is when the run ended
+            measured.append(m or {"date": time.strftime(
+                "%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime)), "load": [math.nan] * 3})
     first = runs[0]
     settings = first["settings"]
     reports: dict[str, dict] = {}
@@ -439,11 +471,12 @@ def merge(args, argv) -> int:
                                                           else argv)
     command = " ; ".join(r["command"] for r in runs) + f" (separate runs), then {me}"
     md = markdown(command, list(reports.values()), view, Path(settings["calib"]),
-                  [Path(e) for e in settings["eval"]])
+                  [Path(e) for e in settings["eval"]], measured=measured)
     stem = args.out / f"{args.stem}-{args.host_kind}"
     atomic_write_bytes(stem.with_suffix(".md"), md.encode())
     atomic_write_bytes(stem.with_suffix(".json"), (json.dumps(
-        {**first, "command": command, "models": list(reports.values())}, indent=2)
+        {**first, "command": command, "measured": measured, "models": list(reports.values())},
+        indent=2)
         + "\n").encode())
     print(md)
     print(f"written: {stem}.md and .json", file=sys.stderr)
@@ -470,12 +503,13 @@ def main(argv: list[str] | None = None) -> int:
         for name in [n for n in args.models.split(",") if n]:
             reports.append(bench_model(name, args, calib_dir, eval_dirs, Path(tmp)))
     heads = eccv16_heads(args, calib_dir) if args.heads else None
-    md = markdown(command, reports, args, calib_dir, eval_dirs, heads)
+    measured = measured_now()
+    md = markdown(command, reports, args, calib_dir, eval_dirs, heads, [measured])
     stem = args.out / f"{args.stem}-{args.host_kind}"
     atomic_write_bytes(stem.with_suffix(".md"), md.encode())
     atomic_write_bytes(stem.with_suffix(".json"),
                        (json.dumps({"schema": "edgecolor.quant/2", "command": command,
-                                    "max_dpsnr": args.budgets,
+                                    "measured": measured, "max_dpsnr": args.budgets,
                                     "min_psnr_fp32": args.min_psnr_fp32,
                                     "settings": {"runs": args.runs, "threads": args.threads,
                                                  "search_minutes": args.search_minutes,

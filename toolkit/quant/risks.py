@@ -326,7 +326,8 @@ def coverage_risks(coverage: list[Coverage], ratio: float = COVERAGE_RATIO) -> l
             f"{c.where}: {c.beyond} of {c.photos} held-out photos reach {c.holdout_max:.3g}, "
             f"{times}x the calibration max {c.calib_max:.3g} (int8 clips them there); fixes: "
             "more and more varied calibration photos (--calib), quantile ranges "
-            "(--calib-method quantile), or this layer in float",
+            "(--calib-method quantile, convert's default: they clip such photos by design; "
+            "check its quick check), or this layer in float",
             value=c.ratio))
     return risks
 
