@@ -35,6 +35,7 @@ import shlex
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -184,7 +185,9 @@ def measure_row(model, spec, calib, evaluator, fmt_name: str, precision: str, ar
             fmt, budget=Budget(max_dpsnr=b, min_psnr_fp32=args.min_psnr_fp32),
             pareto_png=False, search_minutes=args.search_minutes,
             progress=lambda s: print(f"    {s}", file=sys.stderr, flush=True))
-        make(key, model, precision, options, conv=budget)
+        # the budget starts from convert's default calibration, as `edgecolor convert` does
+        make(key, model, precision, replace(options, calib_method=fmt.default_method(precision)),
+             conv=budget)
     cls = runner_class(fmt)
     runners = {k: cls(paths[k], spec, f, threads=args.threads) for k, f in fields.items()}
     for r in runners.values():
@@ -387,8 +390,9 @@ def markdown(command: str, reports: list[dict], args, calib_dir, eval_dirs,
            f"{args.threads} thread(s); × = FP32 ms / artifact ms of the same runtime "
            "(> 1: faster); conv s = conversion wall time (budgeted: the whole search, "
            "including its timing runs)",
-           "- plain = int8 with min/max ranges, and the budget's search starts there "
-           "(convert's default calibration is now quantile: calib-methods-*.md)",
+           "- plain = int8 with min/max ranges; the budget's search starts, as `edgecolor "
+           "convert` does, from the row's default calibration (quantile where the format has "
+           "it: calib-methods-*.md) and tries min/max in its second tier",
            "- onnx:int8 is the TensorRT Q/DQ flavour, run here on ONNX Runtime's CPU "
            "provider (no TensorRT on this host): its speed is not TensorRT's"]
     for rep in reports:
