@@ -279,6 +279,33 @@ def test_resume_with_other_builder_options_names_the_fix(tmp_path, photo_dir):
     assert json.loads((out / "state.json").read_text())["epoch"] == 1  # the run is kept
 
 
+def test_koalarization_trains_around_a_frozen_backbone(tmp_path, photo_dir):
+    # the paper's recipe: the classifier stays as loaded, encoder/fusion/decoder fit
+    kw = dict(backbone="tiny", backbone_size=32, width=0.25, input_size=32)
+    start, _ = create_model("koalarization", weights=None, **kw)
+    init = tmp_path / "init.weights.h5"
+    start.save_weights(init)
+    out = tmp_path / "run"
+    res = _train(["--model", "koalarization", "--images", str(photo_dir), "--imgsz", "32",
+                  "--batch", "4", "--epochs", "1", "--out", str(out), "--weights-init",
+                  str(init), "--option", "backbone=tiny", "--option", "backbone_size=32",
+                  "--option", "width=0.25", "--option", "freeze_backbone=true"])
+    assert res.exit_code == 0, res.output
+    trained, _ = create_model("koalarization", weights=str(out / "last.weights.h5"), **kw)
+    for name in ("tiny_conv1", "tiny_conv2", "tiny_logits"):  # the backbone: untouched
+        for a, b in zip(start.get_layer(name).get_weights(),
+                        trained.get_layer(name).get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    for name in ("enc1", "fusion_conv", "fusion_embed", "dec_ab"):  # the rest: trained
+        assert not np.array_equal(start.get_layer(name).get_weights()[0],
+                                  trained.get_layer(name).get_weights()[0]), name
+    frozen, _ = create_model("koalarization", weights=None, freeze_backbone=True, **kw)
+    assert {w.path.split("/")[0] for w in frozen.trainable_weights}.isdisjoint(
+        {"tiny_conv1", "tiny_conv2", "tiny_logits"})
+    with pytest.raises(ValueError, match="freeze_backbone must be true or false"):
+        create_model("koalarization", weights=None, freeze_backbone="no", **kw)
+
+
 def test_extra_images_train_only_and_l_jitter_leaves_the_target(tmp_path, photo_dir):
     """--extra-images adds training photos (never validation ones); --l-jitter changes the
     input L only. baseline-bins trains its 313-bin head at 1/4 of the crop."""

@@ -6,12 +6,16 @@ import click
 
 
 def builder_options(ctx, param, values) -> dict:
-    """click callback: repeated ``--option KEY=VALUE`` -> {key: int | float | str}."""
+    """click callback: repeated ``--option KEY=VALUE`` -> {key: bool | int | float | str}
+    (true / false, any case, are booleans)."""
     opts = {}
     for v in values:
         key, sep, raw = v.partition("=")
         if not sep:
             raise click.BadParameter(f"{v!r}: expected KEY=VALUE, e.g. width=0.25")
+        if raw.lower() in ("true", "false"):
+            opts[key] = raw.lower() == "true"
+            continue
         try:
             opts[key] = int(raw)
         except ValueError:

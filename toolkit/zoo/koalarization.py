@@ -20,7 +20,10 @@ either way on held-out bsd100 photos: that Inception's logits reach ±417 on som
 far outside any calibrated range, and every quantized artifact clips them.)
 
 The backbone is built with ``weights=None``; ``backbone_weights=PATH`` loads a Keras
-Inception-ResNet-v2 ``.h5`` you already have (nothing is downloaded). ``backbone="tiny"``
+Inception-ResNet-v2 ``.h5`` you already have (nothing is downloaded), and
+``freeze_backbone=True`` keeps it as it is while ``edgecolor train`` fits the rest (the
+paper's recipe: the classifier stays ImageNet's; its BatchNorms keep their statistics).
+``backbone="tiny"``
 swaps in a small stand-in (two convs, global pooling, Dense 1000) for tests and quick
 experiments; it is not the paper's network.
 """
@@ -40,6 +43,8 @@ PARAMS = 62_447_530
 BACKBONES = ("inception_resnet_v2", "tiny")
 FUSIONS = ("split", "concat")
 EMBEDDING = 1000
+# name prefixes of the layers this module adds around the backbone (everything else is it)
+OWN_LAYERS = ("l", "enc", "fusion_", "dec", "ab")
 
 
 def koalarization_spec(input_size: tuple[int, int] = (224, 224),
@@ -152,9 +157,10 @@ def load_any_fusion(model, path) -> None:
 def koalarization(input_size: tuple[int, int] = (224, 224), batch_size: int | None = None,
                   width: float = 1.0, backbone: str = "inception_resnet_v2",
                   backbone_size: int = 299, backbone_weights: str | None = None,
-                  fusion: str = "split"):
+                  fusion: str = "split", freeze_backbone: bool = False):
     """-> (keras.Model, ModelSpec). ``width`` scales encoder/decoder channels (not the 1000-d);
-    ``fusion``: "split" or "concat" (see the module docstring)."""
+    ``fusion``: "split" or "concat" (see the module docstring); ``freeze_backbone``: the
+    backbone's layers are not trainable (same weights file either way)."""
     from edgecolor._tf import import_tf
 
     if backbone not in BACKBONES:
@@ -162,6 +168,9 @@ def koalarization(input_size: tuple[int, int] = (224, 224), batch_size: int | No
                          f"{BACKBONES}")
     if fusion not in FUSIONS:
         raise ValueError(f"koalarization: unknown fusion {fusion!r}; choose one of {FUSIONS}")
+    if not isinstance(freeze_backbone, bool):
+        raise ValueError(f"koalarization: freeze_backbone must be true or false, not "
+                         f"{freeze_backbone!r}")
     spec = koalarization_spec(input_size, backbone_size)
     h, w = spec.input_size
     if h % 8 or w % 8:
@@ -213,5 +222,10 @@ def koalarization(input_size: tuple[int, int] = (224, 224), batch_size: int | No
     x = conv(32, name="dec4")(x)
     x = L.Conv2D(2, 3, padding="same", activation="tanh", name="dec_ab")(x)
     out = L.UpSampling2D(name="ab")(x)
-    return keras.Model([l_in, rgb_in], out, name="koalarization"), spec
+    model = keras.Model([l_in, rgb_in], out, name="koalarization")
+    if freeze_backbone:
+        for layer in model.layers:
+            if not layer.name.startswith(OWN_LAYERS):
+                layer.trainable = False
+    return model, spec
 
