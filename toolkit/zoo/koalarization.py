@@ -43,8 +43,9 @@ PARAMS = 62_447_530
 BACKBONES = ("inception_resnet_v2", "tiny")
 FUSIONS = ("split", "concat")
 EMBEDDING = 1000
-# name prefixes of the layers this module adds around the backbone (everything else is it)
-OWN_LAYERS = ("l", "enc", "fusion_", "dec", "ab")
+# name prefixes of the weighted layers this module adds around the backbone (every other
+# layer is the backbone's, or an input)
+OWN_LAYERS = ("enc", "fusion_", "dec", "ab")
 
 
 def koalarization_spec(input_size: tuple[int, int] = (224, 224),
