@@ -85,6 +85,10 @@ def default_sets(args) -> tuple[Path, list[Path]]:
 
     calib = args.calib or (SHARED / "bsd100" if (SHARED / "bsd100").is_dir() else CALIB_DIR)
     shared = [SHARED / n for n in ("kodak24", "mcmaster18") if (SHARED / n).is_dir()]
+    if calib == CALIB_DIR or not (args.images or shared):
+        # runnable on a fresh clone, but a handful of photos: say so before minutes of work
+        print(f"warning: {SHARED} not found: using the bundled sample photos (a few; give "
+              "--calib and --images for real figures)", file=sys.stderr)
     return calib, list(args.images or shared or [EVAL_DIR])
 
 
