@@ -68,6 +68,7 @@ def convert(model: str, mode: str, args, out_dir: Path) -> dict:
     done = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     return {"mode": mode, "seconds": round(seconds, 1), "exit": done.returncode,
+            "calib_method": args.plain_calib_method if mode == "plain" else None,
             "command": shlex.join(["edgecolor", *cmd[3:]]),
             "artifacts": artifacts(out_dir), "summary": done.stdout.strip(),
             "stderr_tail": done.stderr.strip().splitlines()[-3:]}
@@ -111,7 +112,7 @@ def markdown(record: dict) -> str:
         out += [f"## {model['model']}", ""]
         if len(runs) == 2:
             ratio = runs["budgeted"]["seconds"] / max(runs["plain"]["seconds"], 1e-9)
-            how = runs["plain"]["command"].partition("--calib-method ")[2].split(" ")[0]
+            how = runs["plain"].get("calib_method")
             out += [f"Budgeted / plain{f' ({how})' if how else ''} wall time: "
                     f"**{ratio:.2f}×** "
                     f"({runs['budgeted']['seconds']:.0f} s vs {runs['plain']['seconds']:.0f} "

@@ -43,9 +43,6 @@ PARAMS = 62_447_530
 BACKBONES = ("inception_resnet_v2", "tiny")
 FUSIONS = ("split", "concat")
 EMBEDDING = 1000
-# name prefixes of the weighted layers this module adds around the backbone (every other
-# layer is the backbone's, or an input)
-OWN_LAYERS = ("enc", "fusion_", "dec", "ab")
 
 
 def koalarization_spec(input_size: tuple[int, int] = (224, 224),
@@ -223,10 +220,8 @@ def koalarization(input_size: tuple[int, int] = (224, 224), batch_size: int | No
     x = conv(32, name="dec4")(x)
     x = L.Conv2D(2, 3, padding="same", activation="tanh", name="dec_ab")(x)
     out = L.UpSampling2D(name="ab")(x)
-    model = keras.Model([l_in, rgb_in], out, name="koalarization")
-    if freeze_backbone:
-        for layer in model.layers:
-            if not layer.name.startswith(OWN_LAYERS):
-                layer.trainable = False
-    return model, spec
+    if freeze_backbone:  # the layers from the backbone's input to its logits, either backbone
+        for layer in keras.Model(rgb_in, embed).layers:
+            layer.trainable = False
+    return keras.Model([l_in, rgb_in], out, name="koalarization"), spec
 
