@@ -271,10 +271,17 @@ def ov_float_nodes(ov_model, model, spec: ModelSpec, float_layers: Iterable[str]
 
 
 def ov_nodes_of(node_layers: dict[str, str], model, float_layers: Iterable[str]) -> list[str]:
-    """:func:`float_nodes` on an OpenVINO layer map (:func:`ov_node_layers`), each layer with no
-    node of its own going float with its producers (:func:`with_fused_layers`)."""
+    """:func:`fused_float_nodes` on an OpenVINO layer map (:func:`ov_node_layers`)."""
+    return fused_float_nodes(node_layers, model, float_layers, "openvino")
+
+
+def fused_float_nodes(node_layers: dict[str, str], model, float_layers: Iterable[str],
+                      where: str) -> list[str]:
+    """:func:`float_nodes`, each layer with no node of its own (fused by the backend into
+    what feeds it: OpenVINO's activations, TFLite's ReLU after an ADD) going float with its
+    producers (:func:`with_fused_layers`)."""
     present = set(node_layers.values())
-    return float_nodes(node_layers, with_fused_layers(model, float_layers, present), "openvino")
+    return float_nodes(node_layers, with_fused_layers(model, float_layers, present), where)
 
 
 def input_layers(layer) -> list[str]:
@@ -292,14 +299,21 @@ def with_fused_layers(model, layers: Iterable[str], present: set[str]) -> list[s
     OpenVINO fuses a BatchNormalization and activation into the convolution before them and
     labels a Concat by its first input (:func:`ov_node_layers`), so Inception-ResNet's
     ``activation_199`` or ``block8_10_mixed`` own no node: keeping their producers float keeps
-    them float. A name that is no layer of ``model`` stays, for :func:`float_nodes` to refuse.
+    them float. A layer next to one of ``layers`` that owns a node is left out instead (TFLite
+    labels an ADD with its fused RELU by the activation layer: the join goes float with it).
+    A name that is no layer of ``model`` stays, for :func:`float_nodes` to refuse.
     """
     by_name = {layer.name: layer for layer in model.layers}
+    layers = list(layers)
     out: list[str] = []
     for name in layers:
         if name in present or name not in by_name:
             out.append(name)
             continue
+        neighbours = input_layers(by_name[name]) + [
+            other.name for other in model.layers if name in input_layers(other)]
+        if any(n in present and n in layers for n in neighbours):
+            continue  # fused with a neighbour that goes float anyway (TFLite: ADD + RELU)
         found, todo, seen = [], input_layers(by_name[name]), {name}
         while todo:
             item = todo.pop(0)
@@ -318,13 +332,13 @@ def tflite_float_nodes(model_bytes: bytes, model, spec: ModelSpec,
                        float_layers: Iterable[str]) -> list[str]:
     """TFLite tensor names (QuantizationDebugOptions denylisted_nodes) of ``float_layers``."""
     nodes = tflite_node_layers(model_bytes, layer_scopes(model, spec))
-    return float_nodes(nodes, float_layers, "tflite")
+    return fused_float_nodes(nodes, model, float_layers, "tflite")
 
 
 def onnx_float_nodes(proto, model, spec: ModelSpec, float_layers: Iterable[str]) -> list[str]:
     """ONNX node names (quantize_static nodes_to_exclude) of ``float_layers``."""
     nodes = onnx_node_layers(proto, layer_scopes(model, spec))
-    return float_nodes(nodes, float_layers, "onnx")
+    return fused_float_nodes(nodes, model, float_layers, "onnx")
 
 
 def still_int8(model_bytes: bytes, nodes: Iterable[str]) -> dict[str, str]:
@@ -416,6 +430,7 @@ class CalibratedTFLite:
     node_layers: dict[str, str]
     debug_samples: DebugSamples
     clipped: list = field(default_factory=list)  # quantiles.ClippedRange (quantile method)
+    model: Any = None  # the Keras model, for layers TFLite fused into their producers
 
 
 def tflite_calibrated(converter, model, spec: ModelSpec, calib) -> CalibratedTFLite:
@@ -437,7 +452,8 @@ def tflite_calibrated(converter, model, spec: ModelSpec, calib) -> CalibratedTFL
     debugger = tf.lite.experimental.QuantizationDebugger(converter=converter,
                                                          debug_dataset=samples)
     return CalibratedTFLite(debugger, tflite_node_layers(debugger.calibrated_model,
-                                                         layer_scopes(model, spec)), samples)
+                                                         layer_scopes(model, spec)), samples,
+                            model=model)
 
 
 def tflite_selective_int8(calibrated: CalibratedTFLite, float_layers: Iterable[str]
@@ -445,7 +461,9 @@ def tflite_selective_int8(calibrated: CalibratedTFLite, float_layers: Iterable[s
     """A calibrated graph (:func:`tflite_calibrated`) -> (flatbuffer with ``float_layers``
     (Keras names) left in float, op types that had to be kept float by type, see
     :func:`tflite_denylisted`)."""
-    nodes = float_nodes(calibrated.node_layers, float_layers, "tflite")
+    nodes = (fused_float_nodes(calibrated.node_layers, calibrated.model, float_layers, "tflite")
+             if calibrated.model is not None
+             else float_nodes(calibrated.node_layers, float_layers, "tflite"))
     return tflite_denylisted(calibrated.debugger, nodes, calibrated.node_layers)
 
 

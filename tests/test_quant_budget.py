@@ -461,3 +461,56 @@ def test_cli_refuses_a_bad_search_limit_in_one_line(tmp_path):
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1, result.output
     assert lines[0].startswith("error: --search-minutes -1.0") and not out.exists()
+
+
+@pytest.mark.parametrize("fmt,precision", [("tflite", "int8"), ("onnx", "int8")])
+def test_residual_joins_in_float_are_one_candidate_after_the_structural_ones(calib_dir,
+                                                                            tmp_path, fmt,
+                                                                            precision):
+    """Every residual join with the ReLU reading it in float is one candidate, tried after
+    the output head and last joins and before any ranking. TFLite fuses that ReLU into its
+    ADD (the ReLU owns no op: it goes float with the ADD); TensorRT Q/DQ leaves the adds
+    without Q/DQ. An unreachable floor runs the tiers; the ranking is cut short."""
+    from edgecolor._tf import import_tf
+    from edgecolor.calibration import CalibrationSet
+    from edgecolor.converters.common import ConvertOptions
+    from edgecolor.quant.budget import (
+        RESIDUAL,
+        STRUCTURAL,
+        Budget,
+        BudgetedConversion,
+        BudgetError,
+    )
+    from edgecolor.quant.sensitivity import residual_joins
+
+    _, keras = import_tf()
+    L = keras.layers
+    keras.utils.set_random_seed(1)
+    spec = spiky_spec()
+    inp = L.Input((SIZE, SIZE, 1), batch_size=1, name="l")
+    x = L.Conv2D(8, 3, padding="same", activation="relu", name="stem")(inp)
+    for i in (1, 2):
+        r = L.Conv2D(8, 3, padding="same", name=f"branch{i}")(x)
+        x = L.Activation("relu", name=f"res{i}_ac")(L.Add(name=f"res{i}")([x, r]))
+    out = L.Conv2D(2, 3, padding="same", activation="tanh", name="ab")(x)
+    model = keras.Model(inp, out)
+    assert residual_joins(model) == ["res1", "res1_ac", "res2", "res2_ac"]
+
+    def progress(text: str) -> None:
+        if text.startswith("ranking layers"):
+            raise RuntimeError("ranking skipped by the test")
+
+    calib = CalibrationSet.from_folder(calib_dir, spec, size=None, holdout=2)
+    conv = BudgetedConversion(fmt, budget=Budget(min_psnr_fp32=200.0), adaround=False,
+                              ptq=(), pareto_png=False, progress=progress,
+                              max_float_fraction=0.5)
+    with pytest.raises(BudgetError) as err:
+        conv(model, spec, precision, tmp_path / f"m{'.tflite' if fmt == 'tflite' else '.onnx'}",
+             ConvertOptions(calib=calib, calib_method="quantile"))
+    strategies = [a.strategy for a in err.value.attempts]
+    assert STRUCTURAL in strategies and RESIDUAL in strategies
+    assert strategies.index(RESIDUAL) > max(i for i, s in enumerate(strategies)
+                                            if s == STRUCTURAL)
+    residual = err.value.attempts[strategies.index(RESIDUAL)]
+    assert residual.error is None and residual.score is not None
+    assert residual.float_layers == ["res1", "res1_ac", "res2", "res2_ac"]

@@ -396,3 +396,27 @@ def test_a_layer_the_backend_cannot_keep_float_is_not_probed_and_the_rest_still_
     text = ranked_table(SensitivityReport("pooled", (SIZE, SIZE), {"images": 2}, {},
                                           [result]))
     assert "not probed: ValueError: tflite: the quantizer keeps pool" in text
+
+
+def test_residual_joins_are_the_adds_onto_their_own_branch_point():
+    """A skip that adds a branch back onto the tensor it branched from is a residual join
+    (Add or a custom layer alike, with the activation reading it); a concatenation and an
+    add of two sibling branches are not."""
+    from edgecolor._tf import import_tf
+    from edgecolor.quant.sensitivity import residual_joins
+
+    _, keras = import_tf()
+    L = keras.layers
+    inp = L.Input((SIZE, SIZE, 1), batch_size=1, name="l")
+    x = L.Conv2D(8, 3, padding="same", activation="relu", name="stem")(inp)
+    r = L.Conv2D(8, 3, padding="same", name="branch1")(x)
+    x = L.Activation("relu", name="res1_ac")(L.Add(name="res1")([x, r]))
+    r = L.Conv2D(8, 1, name="branch2")(L.Conv2D(8, 1, activation="relu", name="pre2")(x))
+    x = L.Add(name="res2")([r, x])  # skip second, no activation (MobileNetV2's blocks)
+    a = L.Conv2D(8, 1, name="sib_a")(x)
+    b = L.Conv2D(8, 1, name="sib_b")(x)
+    s = L.Add(name="siblings")([a, b])  # neither input feeds the other
+    c = L.Concatenate(name="concat")([s, x])  # skip, but wider: no residual join
+    out = L.Conv2D(2, 3, padding="same", activation="tanh", name="ab")(c)
+    model = keras.Model(inp, out)
+    assert residual_joins(model) == ["res1", "res1_ac", "res2"]

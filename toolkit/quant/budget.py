@@ -38,7 +38,10 @@ the same runtime's FP32 artifact) and the *fastest* one within budget is kept:
 4. Keras models: the output head in float, then with the decoder's last joins (a join
    with the layers writing and reading it; :data:`STRUCTURAL_JOINS`), one conversion each
    (:func:`edgecolor.quant.sensitivity.structural_groups`; on OpenVINO before tier 2,
-   whose NNCF algorithms cost minutes on a large model); then
+   whose NNCF algorithms cost minutes on a large model); then every residual join in float
+   (:func:`edgecolor.quant.sensitivity.residual_joins`, one conversion, up to
+   ``max_float_fraction`` of the layers), kept as the start of the later float sets where
+   it gains :data:`RESIDUAL_GAIN_DB`; then
    the most sensitive layers in float, one more at a time, ranked by
    :mod:`edgecolor.quant.sensitivity` on the same backend (on the best of tiers 1-2), up
    to ``max_float_fraction`` of the layers and MAX_FLOAT_TRIALS candidates (TFLite
@@ -90,7 +93,9 @@ BUDGETED = ("int8", "int8-cpu")  # precisions a fidelity budget applies to
 MAX_FLOAT_FRACTION = 0.2
 MAX_FLOAT_TRIALS = 8  # float-layer candidates per tier (each a full conversion)
 STRUCTURAL = "int8 + float layers (output head, last joins)"
+RESIDUAL = "int8 + float layers (residual joins)"
 STRUCTURAL_JOINS = 2  # joins nearest the output the structural candidates add
+RESIDUAL_GAIN_DB = 1.0  # the residual joins stay float for later sets when they gain this
 TIMING_RUNS = 15
 NNCF_ADVANCED = {"channel_alignment": True, "bias_correction": "full"}
 NNCF_BIAS_ONLY = {"channel_alignment": False, "bias_correction": "full"}
@@ -603,12 +608,14 @@ class BudgetedConversion:
         def floats(tier, strategy, groups, method, ptq, extra=None) -> None:
             """Float-layer sets groups[0], groups[0] + groups[1], ... (a probed group, e.g.
             a join with the layers around it, joins whole) until one is within budget, at
-            most limit() layers and MAX_FLOAT_TRIALS candidates."""
-            current: list[str] = []
+            most limit() layers and MAX_FLOAT_TRIALS candidates; each on top of the residual
+            joins where keeping those float beat every earlier candidate (admitted by
+            residual_stream's own cap)."""
+            current: list[str] = list(kept_float)
             trials = 0
             for group in groups:
                 current += [n for n in group if n not in current]
-                if len(current) > limit():
+                if len(current) - len(kept_float) > limit():
                     return
                 a = trial(strategy, precision, method, list(current), extra, ptq, tier)
                 if a is not None and a.within(budget):
@@ -617,9 +624,32 @@ class BudgetedConversion:
                 if trials >= MAX_FLOAT_TRIALS:
                     return
 
-        def limit() -> int:
+        def fraction() -> int:
             count = self.layer_count or len(units(model))
-            return min(MAX_FLOAT_TRIALS, max(1, math.floor(self.max_float_fraction * count)))
+            return max(1, math.floor(self.max_float_fraction * count))
+
+        def limit() -> int:
+            return min(MAX_FLOAT_TRIALS, fraction())
+
+        kept_float: list[str] = []  # float layers every later float set starts from
+
+        def residual_stream() -> None:
+            """Every residual join float (:func:`~edgecolor.quant.sensitivity.residual_joins`),
+            one conversion: an int8 skip tensor is re-quantized at each join, so its error
+            adds up along the stream, which no handful of ranked layers takes back
+            (koalarization's 40 joins, TensorRT Q/DQ: 30.5 -> 39.9 dB vs FP32). Joins are
+            elementwise adds: float, they cost memory traffic, not multiply-adds; the timing
+            decides among the candidates within budget. Kept as the start of later float
+            sets where it beats every candidate so far."""
+            from edgecolor.quant.sensitivity import residual_joins
+
+            joins = [] if foreign else residual_joins(model)
+            if not joins or len(joins) > fraction():
+                return
+            a = trial(RESIDUAL, precision, method, joins, base.extra or None, base.ptq, 4)
+            if a is not None and a.score and (base.score is None or a.score.psnr_vs_fp32
+                                               > base.score.psnr_vs_fp32 + RESIDUAL_GAIN_DB):
+                kept_float[:] = joins
 
         method = options.calib_method
         plain = trial("int8", precision, method, [], tier=1)
@@ -675,6 +705,9 @@ class BudgetedConversion:
             # (27.3 -> 27.4 dB), where the head in float is one conversion (50.5 dB).
             # Cost order puts the tier-4 structural candidates first on OpenVINO.
             floats(4, STRUCTURAL, structural_groups(model, STRUCTURAL_JOINS), method, None)
+            if met():
+                return
+            residual_stream()
             if met():
                 return
         if self.fmt.name == "openvino":
@@ -734,6 +767,9 @@ class BudgetedConversion:
         if not foreign and not structural_first:
             floats(4, STRUCTURAL, structural_groups(model, STRUCTURAL_JOINS), method,
                    base.ptq, base.extra or None)
+            if met():
+                return
+            residual_stream()
             if met():
                 return
         try:
