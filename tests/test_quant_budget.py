@@ -514,3 +514,16 @@ def test_residual_joins_in_float_are_one_candidate_after_the_structural_ones(cal
     residual = err.value.attempts[strategies.index(RESIDUAL)]
     assert residual.error is None and residual.score is not None
     assert residual.float_layers == ["res1", "res1_ac", "res2", "res2_ac"]
+
+
+def test_a_long_float_set_is_cut_in_one_line_labels_and_kept_whole_in_the_record():
+    from edgecolor.quant.budget import Attempt
+
+    layers = [f"custom_scale_layer_{i}" for i in range(40)]
+    a = Attempt("int8 + float layers (residual joins)", "int8", "quantile", layers)
+    assert a.short().endswith("+float[custom_scale_layer_0,custom_scale_layer_1,"
+                              "custom_scale_layer_2,custom_scale_layer_3,custom_scale_layer_4,"
+                              "custom_scale_layer_5,... 40 layers]")
+    assert "... 40 layers]" in a.label() and len(a.label()) < 250
+    assert a.to_dict()["float_layers"] == layers
+    assert Attempt("s", "int8", "minmax", layers[:7]).short().count(",") == 6  # all seven
