@@ -314,7 +314,9 @@ def heads_markdown(heads: dict, budget: float) -> list[str]:
 
 
 def _fl(layers) -> str:
-    return ", ".join(layers) if layers else "none"
+    from edgecolor.quant.budget import short_layer_list
+
+    return short_layer_list(layers) if layers else "none"
 
 
 def _ci(fid: dict, name: str, spec: str = ".1f") -> str:

@@ -248,7 +248,7 @@ class Attempt:
         """"int8 minmax + float [spike]"-style name."""
         text = f"{self.strategy} ({self.precision}, {self.calib_method})"
         if self.float_layers:
-            text += f" + float [{_names(self.float_layers)}]"
+            text += f" + float [{short_layer_list(self.float_layers)}]"
         return text
 
     def short(self) -> str:
@@ -261,7 +261,7 @@ class Attempt:
         if self.extra.get("nncf"):
             text += "+CLE/BC" if self.extra["nncf"].get("channel_alignment") else "+BC"
         if self.float_layers:
-            text += f"+float[{_names(self.float_layers, ',')}]"
+            text += f"+float[{short_layer_list(self.float_layers, ',')}]"
         return text
 
     def line(self) -> str:
@@ -289,7 +289,7 @@ class Attempt:
                 **({"ptq_records": list(self.records)} if self.records else {})}
 
 
-def _names(layers: list[str], sep: str = ", ", shown: int = 6) -> str:
+def short_layer_list(layers: list[str], sep: str = ", ", shown: int = 6) -> str:
     """Layer names for a one-line label: a long float set (koalarization's 79 residual
     layers) as its first ``shown`` names and the count; the manifest keeps them all."""
     if len(layers) <= shown + 1:
