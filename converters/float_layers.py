@@ -277,9 +277,10 @@ def ov_nodes_of(node_layers: dict[str, str], model, float_layers: Iterable[str])
 
 def fused_float_nodes(node_layers: dict[str, str], model, float_layers: Iterable[str],
                       where: str) -> list[str]:
-    """:func:`float_nodes`, each layer with no node of its own (fused by the backend into
-    what feeds it: OpenVINO's activations, TFLite's ReLU after an ADD) going float with its
-    producers (:func:`with_fused_layers`)."""
+    """:func:`float_nodes`, each layer with no node of its own (fused by the backend:
+    OpenVINO's activations into the convolution before them, TFLite's ADD into the ReLU
+    after it) going float with a neighbour of the same set, else with its producers
+    (:func:`with_fused_layers`)."""
     present = set(node_layers.values())
     return float_nodes(node_layers, with_fused_layers(model, float_layers, present), where)
 
