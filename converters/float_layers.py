@@ -306,16 +306,20 @@ def with_fused_layers(model, layers: Iterable[str], present: set[str]) -> list[s
     """
     by_name = {layer.name: layer for layer in model.layers}
     layers = list(layers)
+    chosen = {n for n in layers if n in present}  # layers of the set that own a node
+    feeds = {name: input_layers(layer) for name, layer in by_name.items()}
+    readers: dict[str, list[str]] = {}
+    for name, inputs in feeds.items():
+        for item in inputs:
+            readers.setdefault(item, []).append(name)
     out: list[str] = []
     for name in layers:
         if name in present or name not in by_name:
             out.append(name)
             continue
-        neighbours = input_layers(by_name[name]) + [
-            other.name for other in model.layers if name in input_layers(other)]
-        if any(n in present and n in layers for n in neighbours):
+        if chosen.intersection(feeds[name] + readers.get(name, [])):
             continue  # fused with a neighbour that goes float anyway (TFLite: ADD + RELU)
-        found, todo, seen = [], input_layers(by_name[name]), {name}
+        found, todo, seen = [], list(feeds[name]), {name}
         while todo:
             item = todo.pop(0)
             if item in seen:
@@ -324,7 +328,7 @@ def with_fused_layers(model, layers: Iterable[str], present: set[str]) -> list[s
             if item in present:
                 found.append(item)
             elif item in by_name:
-                todo += input_layers(by_name[item])
+                todo += feeds[item]
         out += found or [name]
     return list(dict.fromkeys(out))
 
@@ -430,8 +434,8 @@ class CalibratedTFLite:
     debugger: Any
     node_layers: dict[str, str]
     debug_samples: DebugSamples
+    model: Any  # the Keras model: layers TFLite fused into a neighbour own no node
     clipped: list = field(default_factory=list)  # quantiles.ClippedRange (quantile method)
-    model: Any = None  # the Keras model, for layers TFLite fused into their producers
 
 
 def tflite_calibrated(converter, model, spec: ModelSpec, calib) -> CalibratedTFLite:
@@ -462,9 +466,7 @@ def tflite_selective_int8(calibrated: CalibratedTFLite, float_layers: Iterable[s
     """A calibrated graph (:func:`tflite_calibrated`) -> (flatbuffer with ``float_layers``
     (Keras names) left in float, op types that had to be kept float by type, see
     :func:`tflite_denylisted`)."""
-    nodes = (fused_float_nodes(calibrated.node_layers, calibrated.model, float_layers, "tflite")
-             if calibrated.model is not None
-             else float_nodes(calibrated.node_layers, float_layers, "tflite"))
+    nodes = fused_float_nodes(calibrated.node_layers, calibrated.model, float_layers, "tflite")
     return tflite_denylisted(calibrated.debugger, nodes, calibrated.node_layers)
 
 
