@@ -53,6 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="ΔPSNR budget(s) in dB, comma-separated: one table each (default 0.1)")
     p.add_argument("--min-psnr-fp32", type=float, default=40.0,
                    help="PSNR vs FP32 floor of the budget, dB (default 40)")
+    p.add_argument("--confident", action="store_true",
+                   help="judge the budget by the 95%% interval over the held-out photos "
+                        "(edgecolor convert --confident), not by their mean")
     p.add_argument("--methods", default="cle,bc,cle+bc",
                    help="Keras-side PTQ methods measured on TFLite / ONNX rows ('' for none; "
                         "cle and adaround also on OpenVINO rows, with plain NNCF)")
@@ -196,7 +199,8 @@ def measure_row(model, spec, calib, evaluator, fmt_name: str, precision: str, ar
     for b in args.budgets:
         key = f"budget@{b:g}"
         budget = BudgetedConversion(
-            fmt, budget=Budget(max_dpsnr=b, min_psnr_fp32=args.min_psnr_fp32),
+            fmt, budget=Budget(max_dpsnr=b, min_psnr_fp32=args.min_psnr_fp32,
+                               confident=args.confident),
             pareto_png=False, search_minutes=args.search_minutes,
             progress=lambda s: print(f"    {s}", file=sys.stderr, flush=True))
         # the budget starts from convert's default calibration, as `edgecolor convert` does
@@ -393,7 +397,9 @@ def markdown(command: str, reports: list[dict], args, calib_dir, eval_dirs,
            f"cores, nice {os.nice(0)}{load}",
            "- Versions: " + ", ".join(f"{k} {v[k]}" for k in sorted(v)),
            (f"- Budget: PSNR vs FP32 ≥ {args.min_psnr_fp32:g} dB and ΔPSNR ≤ "
-            f"{', '.join(f'{b:g}' for b in args.budgets)} dB, validated on the held-out 20% "
+            f"{', '.join(f'{b:g}' for b in args.budgets)} dB"
+            + (" over the 95% interval (--confident)" if getattr(args, "confident", False)
+               else "") + ", validated on the held-out 20% "
             "of " if args.budgets else "- No budgeted artifact (--no-budget); calibrated on ")
            + f"the calibration folder `{calib_dir.name}`; the table is measured on the eval "
            f"photos {', '.join(d.name for d in eval_dirs)} (never calibrated on; sha256 and "
@@ -490,6 +496,7 @@ def merge(args, argv) -> int:
                     rows.append(row)
     view = Namespace(host_kind=args.host_kind, budgets=first["max_dpsnr"],
                      min_psnr_fp32=first["min_psnr_fp32"], runs=settings["runs"],
+                     confident=settings.get("confident", False),
                      threads=settings["threads"])
     me = "python benchmarks/quant_table.py " + shlex.join(sys.argv[1:] if argv is None
                                                           else argv)
@@ -536,6 +543,7 @@ def main(argv: list[str] | None = None) -> int:
                                     "measured": measured, "max_dpsnr": args.budgets,
                                     "min_psnr_fp32": args.min_psnr_fp32,
                                     "settings": {"runs": args.runs, "threads": args.threads,
+                                                 "confident": args.confident,
                                                  "search_minutes": args.search_minutes,
                                                  "imgsz": args.imgsz, "rows": args.rows,
                                                  "calib": str(calib_dir),

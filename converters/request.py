@@ -41,7 +41,8 @@ class ConvertRequest:
     False: plain int8. qat: minutes of quantization-aware fine-tuning the budget tries last
     (None / 0: never; Keras models only); qat_images: its training photo folder (None: the
     calibration photos); search_minutes: wall-clock limit of the budget's search per artifact
-    (None: none).
+    (None: none). confident: the budget's bounds must hold over the 95% bootstrap interval
+    of the held-out photos, not only their mean.
     """
 
     model: str
@@ -63,6 +64,7 @@ class ConvertRequest:
     min_psnr_fp32: float | None = None
     max_de: float | None = None
     min_speedup: float | None = None
+    confident: bool = False
     qat: float | None = None
     qat_images: str | Path | None = None
     search_minutes: float | None = None
@@ -113,6 +115,9 @@ class ConvertRequest:
                                       "number of images, or None for all")
         self._check_qat()
         self._check_search_minutes()
+        if self.confident and self.budget is False:
+            raise ConvertRequestError("--confident judges the int8 fidelity budget by its "
+                                      "95% interval; drop --no-budget or --confident")
         rows = plan_rows(profile, self.formats, self.precisions)
         explicit = set(self.formats or ())
         for f in explicit if self.calib_method is not None else ():

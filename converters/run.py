@@ -119,7 +119,7 @@ def convert(request: ConvertRequest) -> list[ArtifactResult]:
                                              req.on_start, req.on_done)
     max_dpsnr, budget, min_psnr_fp32, max_de = (req.max_dpsnr, req.budget,
                                                 req.min_psnr_fp32, req.max_de)
-    min_speedup = req.min_speedup
+    min_speedup, confident = req.min_speedup, req.confident
     model_kw, io, log = req.model_kw, req.io, req.log
     from edgecolor.calibration import CalibrationSet
     from edgecolor.converters.common import ConvertOptions
@@ -209,7 +209,7 @@ def convert(request: ConvertRequest) -> list[ArtifactResult]:
                                  calib_method=method, threads=threads,
                                  **({"opset": opset} if opset else {}))
         bounds = _budget_for(res.precision, max_dpsnr, budget, profile, weights_used,
-                             min_psnr_fp32, max_de, min_speedup)
+                             min_psnr_fp32, max_de, min_speedup, confident)
         if bounds is not None and source is not None and source.is_onnx and \
                 fmt_name not in SOURCE_FORMATS:
             # onnx2tf renames the graph: no ONNX node name reaches TFLite's denylist
@@ -252,13 +252,14 @@ def _say(log: Callable[[str], None] | None, line: str) -> None:
 
 def _budget_for(precision: str, max_dpsnr: float | None, budget: bool | None,
                 profile: DeviceProfile, weights_used: str, min_psnr_fp32: float | None = None,
-                max_de: float | None = None, min_speedup: float | None = None):
+                max_de: float | None = None, min_speedup: float | None = None,
+                confident: bool = False):
     """The fidelity budget (``edgecolor.quant.budget.Budget``) an artifact is converted to,
     or None for a plain conversion.
 
     budget True or any bound given: for int8 rows, ``max_dpsnr`` and ``min_psnr_fp32`` (dB;
     each else the profile's), ``max_de`` (CIEDE2000) and ``min_speedup`` (× FP32 speed),
-    each only when given; False: never;
+    each only when given, judged over their 95% interval when ``confident``; False: never;
     None (default): the profile's bounds for int8 rows of trained models (random-init weights
     have no quality to keep).
     """
@@ -266,14 +267,14 @@ def _budget_for(precision: str, max_dpsnr: float | None, budget: bool | None,
 
     if precision not in BUDGETED or budget is False:
         return None
-    given = budget or any(v is not None for v in (max_dpsnr, min_psnr_fp32, max_de,
-                                                   min_speedup))
+    given = budget or confident or any(v is not None for v in (max_dpsnr, min_psnr_fp32,
+                                                               max_de, min_speedup))
     if not given and weights_used == "random-init":
         return None
     return Budget(max_dpsnr=max_dpsnr if max_dpsnr is not None else profile.max_dpsnr,
                   min_psnr_fp32=(min_psnr_fp32 if min_psnr_fp32 is not None
                                  else profile.min_psnr_fp32),
-                  max_de=max_de, min_speedup=min_speedup)
+                  max_de=max_de, min_speedup=min_speedup, confident=confident)
 
 
 def _load_source(path, io, imgsz, profile, weights, kw, log):

@@ -185,7 +185,7 @@ def test_convert_cli_records_the_budget_in_manifest_and_summary(registered, tmp_
     assert manifest["float_layers"] == q["float_layers"] == ["spike"]
     assert q["max_dpsnr"] == BUDGET and q["validation"]["dpsnr"] <= BUDGET
     assert q["budget"] == {"max_dpsnr": BUDGET, "min_psnr_fp32": 40.0, "max_de": 4.0,
-                           "min_speedup": None}
+                           "min_speedup": None, "confident": False}
     checks = {c["figure"]: c for c in q["checks"]}
     assert set(checks) == {"dpsnr", "psnr_vs_fp32", "de_mean"}
     assert all(c["held"] for c in checks.values())
@@ -529,3 +529,69 @@ def test_a_long_float_set_is_cut_in_one_line_labels_and_kept_whole_in_the_record
     assert "... 40 layers]" in a.label() and len(a.label()) < 250
     assert a.to_dict()["float_layers"] == layers
     assert Attempt("s", "int8", "minmax", layers[:7]).short().count(",") == 6  # all seven
+
+
+def test_a_confident_budget_is_judged_by_the_end_of_the_interval_not_the_mean():
+    from edgecolor.quant.budget import Budget, checks_text
+    from edgecolor.quant.validation import Score
+
+    # 41 dB vs FP32 on average, but the interval over the photos reaches down to 38.5
+    score = Score(psnr=25.0, psnr_vs_fp32=41.0, dpsnr=0.05,
+                  ci={"psnr_vs_fp32": [38.5, 43.0], "dpsnr": [0.01, 0.12]})
+    by_mean = Budget(max_dpsnr=0.1, min_psnr_fp32=40.0)
+    sure = Budget(max_dpsnr=0.1, min_psnr_fp32=40.0, confident=True)
+    assert by_mean.holds(score) and not sure.holds(score)
+    checks = {c["figure"]: c for c in sure.checks(score)}
+    assert checks["psnr_vs_fp32"] == {"figure": "psnr_vs_fp32", "limit": 40.0, "value": 38.5,
+                                      "held": False, "margin": -1.5, "basis": "ci95",
+                                      "mean": 41.0}
+    assert checks["dpsnr"]["value"] == 0.12 and not checks["dpsnr"]["held"]  # upper end
+    text = checks_text(sure.checks(score))
+    assert "PSNR vs FP32 (lower end of the 95% interval; mean 41.00) 38.50 dB >= 40" in text
+    assert "dPSNR (upper end of the 95% interval; mean 0.05) 0.12 dB <= 0.1" in text
+    assert sure.text().endswith("over the 95% interval") and sure.to_dict()["confident"]
+    # a tighter interval holds; a score without one cannot be confident
+    assert sure.holds(Score(psnr=25.0, psnr_vs_fp32=41.0, dpsnr=0.05,
+                            ci={"psnr_vs_fp32": [40.2, 41.8], "dpsnr": [0.03, 0.08]}))
+    assert not sure.holds(Score(psnr=25.0, psnr_vs_fp32=60.0, dpsnr=0.0))
+
+
+def test_a_confident_budget_searches_on_until_the_interval_holds(spiky, tmp_path):
+    from edgecolor.converters.common import ConvertOptions
+    from edgecolor.quant.budget import Budget, BudgetedConversion
+
+    model, spec, calib, _ = spiky
+    # a floor the mean of plain int8 keeps but its interval does not: by the mean the
+    # search stops at plain int8; judged by the interval it goes on
+    conv = BudgetedConversion("tflite", budget=Budget(max_dpsnr=BUDGET))
+    plain = conv(model, spec, "int8", tmp_path / "a.tflite", ConvertOptions(calib=calib))
+    first = plain["quantization"]["attempts"][0]["score"]
+    lo, mean = first["ci95"]["psnr_vs_fp32"][0], first["psnr_vs_fp32"]
+    assert lo < mean - 0.1, first  # two held-out photos of different fidelity
+    floor = (lo + mean) / 2
+    by_mean = BudgetedConversion("tflite", budget=Budget(min_psnr_fp32=floor))
+    q = by_mean(model, spec, "int8", tmp_path / "b.tflite",
+                ConvertOptions(calib=calib))["quantization"]
+    assert [a["strategy"] for a in q["attempts"]] == ["int8"]
+    sure = BudgetedConversion("tflite", budget=Budget(min_psnr_fp32=floor, confident=True))
+    q = sure(model, spec, "int8", tmp_path / "c.tflite",
+             ConvertOptions(calib=calib))["quantization"]
+    assert len(q["attempts"]) > 1 and q["attempts"][0]["strategy"] == "int8"
+    check = q["checks"][0]
+    assert check["basis"] == "ci95" and check["held"]
+    assert check["value"] == pytest.approx(q["validation"]["ci95"]["psnr_vs_fp32"][0],
+                                           abs=1e-3) and check["value"] >= floor
+    assert q["budget"]["confident"] is True
+
+
+def test_cli_refuses_confident_without_a_budget(tmp_path):
+    from click.testing import CliRunner
+
+    from edgecolor.cli import cli
+
+    result = CliRunner().invoke(cli, ["convert", "--model", "baseline", "--format", "tflite",
+                                      "--precision", "int8", "--confident", "--no-budget",
+                                      "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--confident judges the int8 fidelity budget" in result.output
+    assert not list(tmp_path.iterdir())

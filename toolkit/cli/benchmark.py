@@ -54,7 +54,7 @@ def command(model, io, target, formats, precisions, calib, calib_size, calib_met
             imgsz, width, out_dir, images, runs, warmup, seconds, max_seconds, threads, profile,
             runner, device, reference, compare, fail_if, metrics, allow_overlap, timeout_s,
             verbose, max_dpsnr=None, min_psnr_fp32=None, max_de=None, min_speedup=None,
-            search_minutes=None, no_budget=False,
+            confident=False, search_minutes=None, no_budget=False,
             qat=None, qat_images=None, model_kw=None):
     """Convert MODEL to every artifact of the device profile, then bench them all.
 
@@ -110,8 +110,9 @@ def command(model, io, target, formats, precisions, calib, calib_size, calib_met
             width=width, on_start=started, on_done=finished, io=io, model_kw=model_kw or {},
             max_dpsnr=max_dpsnr, min_psnr_fp32=min_psnr_fp32, max_de=max_de,
             min_speedup=min_speedup, qat=qat,
-            qat_images=qat_images, search_minutes=search_minutes,
-            budget=budget_flag(no_budget, max_dpsnr, min_psnr_fp32, max_de, min_speedup),
+            qat_images=qat_images, search_minutes=search_minutes, confident=confident,
+            budget=budget_flag(no_budget, max_dpsnr, min_psnr_fp32, max_de, min_speedup,
+                               confident or None),
             log=lambda line: click.echo(line, err=True)))
     except ConvertRequestError as e:
         click.echo(f"error: {str(e).splitlines()[0]}", err=True)

@@ -41,7 +41,7 @@ from edgecolor.cli.options import budget_flag, check_model_options, conversion_o
 @conversion_options
 def command(model, io, weights, target, out_dir, formats, precisions, calib, calib_size,
             calib_method, imgsz, threads, width, opset, seed, max_dpsnr, min_psnr_fp32, max_de,
-            min_speedup, search_minutes, no_budget, qat, qat_images, model_kw):
+            min_speedup, confident, search_minutes, no_budget, qat, qat_images, model_kw):
     """Convert a zoo model, or your own (.onnx / .keras / .h5 / SavedModel), to the
     artifacts a device needs, each with a JSON manifest (your model's colorization contract
     is inferred from the graph, or stated with --io).
@@ -78,8 +78,9 @@ def command(model, io, weights, target, out_dir, formats, precisions, calib, cal
         max_dpsnr=max_dpsnr, model_kw=model_kw, io=io,
         log=lambda line: click.echo(line, err=True),
         min_psnr_fp32=min_psnr_fp32, max_de=max_de, min_speedup=min_speedup, qat=qat,
-        qat_images=qat_images, search_minutes=search_minutes,
-        budget=budget_flag(no_budget, max_dpsnr, min_psnr_fp32, max_de, min_speedup))
+        qat_images=qat_images, search_minutes=search_minutes, confident=confident,
+        budget=budget_flag(no_budget, max_dpsnr, min_psnr_fp32, max_de, min_speedup,
+                           confident or None))
     try:
         profile = request.resolve().profile.name  # profile, rows, options: checked once
         source = announce_weights(model, weights, width or model_kw.get("width"))

@@ -47,7 +47,7 @@ def check_model_options(model: str, options: dict) -> None:
 def conversion_options(f):
     """The conversion options ``convert`` and ``benchmark`` share, with the same rules in
     both: --calib-size (0 = all), --calib-method, the int8 fidelity bounds (dB / ΔE00),
-    --no-budget, --qat MINUTES / --qat-images DIR and --option KEY=VALUE (builder
+    --confident, --no-budget, --qat MINUTES / --qat-images DIR and --option KEY=VALUE (builder
     options)."""
     from edgecolor.formats import CALIB_METHODS
 
@@ -79,6 +79,11 @@ def conversion_options(f):
                      "as the same runtime's FP32 artifact (timed on this host) to count as "
                      "within budget. Default: not bounded (a chosen artifact slower than "
                      "FP32 is flagged)."),
+        click.option("--confident", is_flag=True,
+                     help="Judge the int8 fidelity budget by the 95% bootstrap interval over "
+                     "the held-out photos (PSNR vs FP32 at its lower end, dPSNR and dE00 at "
+                     "their upper end), not by the mean: on few photos the search keeps "
+                     "looking until the bounds hold with that certainty."),
         click.option("--search-minutes", type=float, metavar="MINUTES",
                      help="Wall-clock limit of the int8 budget's search, per artifact: once "
                      "spent no new candidate starts, the fastest one within budget so far is "

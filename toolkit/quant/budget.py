@@ -133,13 +133,17 @@ class Budget:
 
     max_dpsnr: dB vs the photos; min_psnr_fp32: dB vs the FP32 colorization; max_de: mean
     CIEDE2000 vs the FP32 colorization (means over the validation photos); min_speedup:
-    least speed vs the same runtime's FP32 artifact (×).
+    least speed vs the same runtime's FP32 artifact (×). confident: each fidelity bound must
+    hold for the whole 95% bootstrap interval over the validation photos (its lower end for
+    PSNR vs FP32, its upper end for ΔPSNR and ΔE00), not only for the mean: a budget decided
+    on 20 photos then leaves room for the photos it did not see.
     """
 
     max_dpsnr: float | None = None
     min_psnr_fp32: float | None = None
     max_de: float | None = None
     min_speedup: float | None = None
+    confident: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "max_dpsnr", _bound(self.max_dpsnr, "--max-dpsnr", "dB"))
@@ -152,8 +156,10 @@ class Budget:
             raise ValueError("a budget needs --max-dpsnr, --min-psnr-fp32 or --max-de")
 
     def checks(self, score: Score, speedup: float | None = None) -> list[dict]:
-        """Each bound -> {figure, limit, value, held, margin} (margin > 0: room left).
-        speedup: the candidate's speed vs FP32 (×), for ``min_speedup``."""
+        """Each bound -> {figure, limit, value, held, margin} (margin > 0: room left);
+        ``confident``: value is the interval's end the bound is judged by, with ``basis``
+        "ci95" and the ``mean`` beside it. speedup: the candidate's speed vs FP32 (×), for
+        ``min_speedup``."""
         out = []
         for figure, limit, value, upper in (
                 ("dpsnr", self.max_dpsnr, score.dpsnr, True),
@@ -162,13 +168,19 @@ class Budget:
                 ("speedup", self.min_speedup, speedup, False)):
             if limit is None:
                 continue
+            extra = {}
+            if self.confident and figure != "speedup":
+                # no interval (one photo, or a figure not bootstrapped): not confident
+                lo, hi = score.ci.get(figure, (None, None))
+                extra = {"basis": "ci95", "mean": None if value is None else round(value, 3)}
+                value = hi if upper else lo
             if value is None:
                 out.append({"figure": figure, "limit": limit, "value": None, "held": False,
-                            "margin": None})
+                            "margin": None, **extra})
                 continue
             margin = (limit - value) if upper else (value - limit)
             out.append({"figure": figure, "limit": limit, "value": round(value, 3),
-                        "held": margin >= -1e-9, "margin": round(margin, 3)})
+                        "held": margin >= -1e-9, "margin": round(margin, 3), **extra})
         return out
 
     def holds(self, score: Score | None, speedup: float | None = None) -> bool:
@@ -191,12 +203,13 @@ class Budget:
             parts.append(f"dE00 vs FP32 <= {self.max_de:g}")
         if self.min_speedup is not None:
             parts.append(f"speed >= {self.min_speedup:g}x FP32")
-        return ", ".join(parts)
+        return ", ".join(parts) + (" over the 95% interval" if self.confident else "")
 
     def to_dict(self) -> dict:
         """JSON-ready record."""
         return {"max_dpsnr": self.max_dpsnr, "min_psnr_fp32": self.min_psnr_fp32,
-                "max_de": self.max_de, "min_speedup": self.min_speedup}
+                "max_de": self.max_de, "min_speedup": self.min_speedup,
+                "confident": self.confident}
 
 
 _FIGURE_TEXT = {"dpsnr": ("dPSNR", " dB"), "psnr_vs_fp32": ("PSNR vs FP32", " dB"),
@@ -211,9 +224,13 @@ def checks_text(checks: list[dict]) -> str:
         name, unit = _FIGURE_TEXT[c["figure"]]
         op = ">=" if c["figure"] in _AT_LEAST else "<="
         if c["value"] is None:
-            parts.append(f"{name} not measured")
+            parts.append(f"{name} not measured" + (" over a 95% interval" if c.get("basis")
+                                                   else ""))
             continue
         verdict = f"{c['margin']:+.2f}" if c["held"] else f"MISSED by {-c['margin']:.2f}"
+        if c.get("basis") == "ci95":
+            end = "lower" if c["figure"] in _AT_LEAST else "upper"
+            name = f"{name} ({end} end of the 95% interval; mean {c['mean']:.2f})"
         parts.append(f"{name} {c['value']:.2f}{unit} {op} "
                      f"{c['limit']:g} ({verdict})")
     return "; ".join(parts)
@@ -1053,7 +1070,7 @@ def summary_note(record: dict) -> str:
     speed = record.get("speed") or {}
     text = (f"budget met by {record['strategy']}: "
             f"{checks_text(record.get('checks') or [])} ({v['images']} val. images); "
-            f"float layers: {', '.join(floats) or 'none'}")
+            f"float layers: {short_layer_list(floats) or 'none'}")
     if speed.get("speedup_vs_fp32"):
         text += f"; {speed['speedup_vs_fp32']:.2f}x FP32 speed"
     if speed.get("warning"):
