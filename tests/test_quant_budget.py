@@ -106,6 +106,10 @@ def test_budget_keeps_exactly_the_broken_block_float(spiky, tmp_path, fmt, preci
     assert png.is_file() and png.read_bytes()[:4] == b"\x89PNG"
     assert q["validation"]["psnr_vs_fp32"] > plain["score"]["psnr_vs_fp32"] + 15
     assert q["ranking"][0] == "spike"
+    # the float layers' denominator is the model's layers, ranked on this backend or not
+    from edgecolor.converters.float_layers import layer_names
+
+    assert q["layers"] == len(layer_names(model)) and q["ranked_layers"] >= 1
     assert q["speed"]["speedup_vs_fp32"] > 0 and q["speed"]["fp32_ms"] > 0
     assert any(r["layer"] == "spike" and r["action"].startswith("kept in float")
                for r in fields["risks"])
