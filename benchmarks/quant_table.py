@@ -398,7 +398,7 @@ def markdown(command: str, reports: list[dict], args, calib_dir, eval_dirs,
            "- Versions: " + ", ".join(f"{k} {v[k]}" for k in sorted(v)),
            (f"- Budget: PSNR vs FP32 ≥ {args.min_psnr_fp32:g} dB and ΔPSNR ≤ "
             f"{', '.join(f'{b:g}' for b in args.budgets)} dB"
-            + (" over the 95% interval (--confident)" if getattr(args, "confident", False)
+            + (" over the 95% interval (--confident)" if args.confident
                else "") + ", validated on the held-out 20% "
             "of " if args.budgets else "- No budgeted artifact (--no-budget); calibrated on ")
            + f"the calibration folder `{calib_dir.name}`; the table is measured on the eval "

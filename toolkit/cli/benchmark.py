@@ -111,8 +111,7 @@ def command(model, io, target, formats, precisions, calib, calib_size, calib_met
             max_dpsnr=max_dpsnr, min_psnr_fp32=min_psnr_fp32, max_de=max_de,
             min_speedup=min_speedup, qat=qat,
             qat_images=qat_images, search_minutes=search_minutes, confident=confident,
-            budget=budget_flag(no_budget, max_dpsnr, min_psnr_fp32, max_de, min_speedup,
-                               confident or None),
+            budget=budget_flag(no_budget, max_dpsnr, min_psnr_fp32, max_de, min_speedup),
             log=lambda line: click.echo(line, err=True)))
     except ConvertRequestError as e:
         click.echo(f"error: {str(e).splitlines()[0]}", err=True)

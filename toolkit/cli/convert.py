@@ -79,8 +79,7 @@ def command(model, io, weights, target, out_dir, formats, precisions, calib, cal
         log=lambda line: click.echo(line, err=True),
         min_psnr_fp32=min_psnr_fp32, max_de=max_de, min_speedup=min_speedup, qat=qat,
         qat_images=qat_images, search_minutes=search_minutes, confident=confident,
-        budget=budget_flag(no_budget, max_dpsnr, min_psnr_fp32, max_de, min_speedup,
-                           confident or None))
+        budget=budget_flag(no_budget, max_dpsnr, min_psnr_fp32, max_de, min_speedup))
     try:
         profile = request.resolve().profile.name  # profile, rows, options: checked once
         source = announce_weights(model, weights, width or model_kw.get("width"))
